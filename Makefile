@@ -1,0 +1,37 @@
+# Every target sets up .venv itself: on a fresh clone `make serve` and `make test` are the only
+# commands needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 4010
+SEED ?= 0
+
+.PHONY: install serve test lint contracts bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/specfake serve --host 127.0.0.1 --port $(PORT) --seed $(SEED)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Regenerate the contracts from the official SDKs (installed by the test extra).
+contracts: $(STAMP)
+	$(BIN)/python contracts/tools/build_humanloop.py
+	$(BIN)/python contracts/tools/build_sgp.py
+	$(BIN)/python contracts/tools/examples.py contracts/humanloop.yaml contracts/sgp.yaml
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,76 @@
+"""Answers an operation from its contract alone: the documented example, or generated data.
+
+This is what every operation gets when no behaviour module claims it: schema-valid, and
+deterministic for a given seed and request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from specfake.generate import GenContext, Maker, SchemaCompiler
+from specfake.http import Reply
+
+if TYPE_CHECKING:
+    from specfake.api import Call
+    from specfake.contract import Contract, Operation
+
+
+class ContractAnswers:
+    """Per-operation canned answers, prepared at start-up."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.contract = contract
+        self.compiler = SchemaCompiler(lambda ref: contract.resolve({"$ref": ref}))
+        self._json: dict[str, tuple[int, bytes | None, Maker | None]] = {}
+        self._stream: dict[str, Maker] = {}
+        for op in contract.operations:
+            self._prepare(op)
+
+    def _prepare(self, op: Operation) -> None:
+        success = op.success
+        if success is None:
+            self._json[op.operation_id] = (200, None, None)
+            return
+        json_type = next((t for t in success.content if _is_json(t)), None)
+        if json_type is None:
+            self._json[op.operation_id] = (success.status, None, None)
+        elif json_type in success.examples:
+            self._json[op.operation_id] = (success.status, orjson.dumps(success.examples[json_type]), None)
+        else:
+            maker = self.compiler.compile(success.content[json_type])
+            self._json[op.operation_id] = (success.status, None, maker)
+        sse = success.content.get("text/event-stream")
+        if sse is not None and op.stream_flag:
+            self._stream[op.operation_id] = self.compiler.compile(sse)
+
+    def maker_for(self, schema: dict[str, Any]) -> Maker:
+        return self.compiler.compile(schema)
+
+    def reply(self, call: Call) -> Reply:
+        op = call.operation
+        if (
+            op.operation_id in self._stream
+            and isinstance(call.body, dict)
+            and call.body.get(op.stream_flag) is True
+        ):
+            return Reply(200, stream=self._events(self._stream[op.operation_id], call.seed))
+        status, raw, maker = self._json[op.operation_id]
+        if raw is not None:
+            return Reply(status, raw=raw)
+        if maker is None:
+            return Reply(status)
+        return Reply(status, body=maker(GenContext(call.seed)))
+
+    async def _events(self, maker: Maker, seed: int) -> AsyncIterator[bytes]:
+        ctx = GenContext(seed)
+        for _ in range(3):
+            yield b"data: " + orjson.dumps(maker(ctx)) + b"\n\n"
+
+
+def _is_json(media_type: str) -> bool:
+    media_type = media_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")

@@ -1,0 +1,72 @@
+"""The ASGI application: contracts mounted under their prefixes, Starlette for everything else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from specfake.api import DEFAULT_MAX_BODY, Handler, MountedApi
+from specfake.contract import Contract, builtin_contracts, load_contract
+
+
+class SpecfakeApp:
+    """Dispatches on the mount prefix before anything else: the hot path is one string test."""
+
+    def __init__(self, apis: list[MountedApi]) -> None:
+        self.apis = sorted(apis, key=lambda a: len(a.prefix), reverse=True)
+        self._mounts = [(api.prefix, len(api.prefix), api) for api in self.apis]
+        self.fallback = Starlette(routes=[Route("/", self._index)])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for prefix, size, api in self._mounts:
+                if path.startswith(prefix) and (len(path) == size or path[size] == "/"):
+                    await api(scope, receive, send, path[size:] or "/")
+                    return
+        await self.fallback(scope, receive, send)
+
+    def api(self, name: str) -> MountedApi:
+        for api in self.apis:
+            if api.contract.name == name:
+                return api
+        raise KeyError(name)
+
+    async def _index(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "contracts": [
+                    {
+                        "name": api.contract.name,
+                        "prefix": api.prefix,
+                        "openapi": f"{api.prefix}/openapi.json",
+                        "operations": len(api.contract.operations),
+                    }
+                    for api in sorted(self.apis, key=lambda a: a.contract.name)
+                ]
+            }
+        )
+
+
+def create_app(
+    contracts: Iterable[str | Path | Contract] | None = None,
+    *,
+    seed: int = 0,
+    max_body: int = DEFAULT_MAX_BODY,
+    handlers: dict[str, dict[str, Handler]] | None = None,
+) -> SpecfakeApp:
+    """Build the fake for ``contracts`` (built-in names or paths; default: every built-in)."""
+    chosen = list(contracts) if contracts is not None else list(builtin_contracts().values())
+    loaded = [c if isinstance(c, Contract) else load_contract(c) for c in chosen]
+    handlers = handlers or {}
+    apis = [MountedApi(c, seed=seed, max_body=max_body, handlers=handlers.get(c.name)) for c in loaded]
+    prefixes = [a.prefix for a in apis]
+    if len(set(prefixes)) != len(prefixes):
+        raise ValueError(f"two contracts share a mount prefix: {prefixes}")
+    return SpecfakeApp(apis)

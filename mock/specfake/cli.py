@@ -1,0 +1,66 @@
+"""``specfake`` command line: ``specfake serve`` starts the fake."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from specfake.contract import ContractError, builtin_contracts
+
+
+def _serve(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    import uvicorn
+
+    from specfake.app import create_app
+    from specfake.server import uvicorn_config
+
+    try:
+        app = create_app(args.contract or None, seed=args.seed, max_body=args.max_body)
+    except (ContractError, ValueError) as exc:
+        print(f"specfake: {exc}", file=sys.stderr)
+        return 2
+    host = args.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "localhost", "") else host
+    for api in sorted(app.apis, key=lambda a: a.contract.name):
+        print(
+            f"specfake: {api.contract.name:<12} http://{shown}:{args.port}{api.prefix}  "
+            f"({len(api.contract.operations)} operations, contract at {api.prefix}/openapi.json)"
+        )
+    print(
+        f"specfake: ready in {time.perf_counter() - started:.2f}s (seed {args.seed}); Ctrl-C stops",
+        flush=True,
+    )
+    server = uvicorn.Server(uvicorn_config(app, host, args.port, args.log_level))
+    server.run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specfake", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the fake")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=4010)
+    serve.add_argument("--seed", type=int, default=0, help="seed for generated data")
+    serve.add_argument(
+        "--contract",
+        action="append",
+        metavar="NAME_OR_PATH",
+        help=f"contract to serve; repeatable (built-ins: {', '.join(builtin_contracts())}; default all)",
+    )
+    serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")
+    serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""Schema-valid data from JSON Schema, deterministic for a seed.
+
+A schema is compiled once into a tree of small functions (``Maker``); a request only runs them
+with its own ``random.Random``. Faker supplies realistic words and names, seeded from the same
+random source so the output depends only on the seed.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from faker import Faker
+
+Maker = Callable[["GenContext"], Any]
+
+_EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+_WORDS = Faker("en_US")
+
+
+class GenContext:
+    """Per-call state: the random source and a depth guard against recursive schemas."""
+
+    __slots__ = ("depth", "optional_rate", "rng")
+
+    def __init__(self, seed: int | str | bytes, *, optional_rate: float = 0.5) -> None:
+        self.rng = random.Random(seed)
+        self.depth = 0
+        self.optional_rate = optional_rate
+
+    def words(self, n: int) -> str:
+        _WORDS.seed_instance(self.rng.getrandbits(32))
+        return " ".join(_WORDS.words(n))
+
+
+class SchemaCompiler:
+    """Turns schemas into makers; ``resolve`` follows $refs within the owning document."""
+
+    MAX_DEPTH = 6
+
+    def __init__(self, resolve: Callable[[str], dict[str, Any]]) -> None:
+        self._resolve = resolve
+        self._refs: dict[str, Maker] = {}
+
+    def compile(self, schema: Any) -> Maker:
+        if schema is True or schema == {} or schema is None:
+            return _any_value
+        if schema is False:
+            raise ValueError("cannot generate for a false schema")
+        if "$ref" in schema:
+            return self._ref(schema["$ref"], {k: v for k, v in schema.items() if k != "$ref"})
+        if "const" in schema:
+            value = schema["const"]
+            return lambda ctx: value
+        if "enum" in schema:
+            choices = list(schema["enum"])
+            return lambda ctx: ctx.rng.choice(choices)
+        if "allOf" in schema:
+            merged = dict(schema)
+            parts = merged.pop("allOf")
+            return self.compile(_merge_all_of([self._deref(p) for p in parts] + [merged]))
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                base = {k: v for k, v in schema.items() if k not in (key, "default")}
+                branches = [
+                    self.compile({**base, **self._deref(b)}) if base else self.compile(b) for b in schema[key]
+                ]
+                return _choice(branches)
+        types = schema.get("type")
+        if isinstance(types, list):
+            branches = [self.compile({**schema, "type": t}) for t in types]
+            return _choice(branches)
+        if types is None:
+            if "properties" in schema or "required" in schema:
+                types = "object"
+            elif "items" in schema:
+                types = "array"
+            else:
+                return _any_value
+        return getattr(self, f"_{types}")(schema)
+
+    def _deref(self, schema: Any) -> Any:
+        while isinstance(schema, dict) and "$ref" in schema and len(schema) == 1:
+            schema = self._resolve(schema["$ref"])
+        return schema
+
+    def _ref(self, ref: str, siblings: dict[str, Any]) -> Maker:
+        if siblings:
+            return self.compile({**self._resolve(ref), **siblings})
+        if ref not in self._refs:
+            slot: list[Maker] = []
+            self._refs[ref] = lambda ctx: slot[0](ctx)  # placeholder for recursive schemas
+            slot.append(self.compile(self._resolve(ref)))
+            self._refs[ref] = slot[0]
+        return self._refs[ref]
+
+    # -- types ---------------------------------------------------------------------------------
+
+    def _null(self, schema: dict[str, Any]) -> Maker:
+        return lambda ctx: None
+
+    def _boolean(self, schema: dict[str, Any]) -> Maker:
+        return lambda ctx: ctx.rng.random() < 0.5
+
+    def _integer(self, schema: dict[str, Any]) -> Maker:
+        lo, hi = _bounds(schema, 0, 1000)
+        lo, hi = int(-(-lo // 1)), int(hi // 1)
+        step = int(schema.get("multipleOf", 1))
+        lo = -(-lo // step) * step
+        if lo > hi:
+            hi = lo
+        return lambda ctx: ctx.rng.randrange(lo, hi + 1, step)
+
+    def _number(self, schema: dict[str, Any]) -> Maker:
+        lo, hi = _bounds(schema, 0.0, 1.0 if "maximum" not in schema else float(schema["maximum"]))
+        if "multipleOf" in schema:
+            return self._integer(schema)
+        return lambda ctx: round(ctx.rng.uniform(lo, hi), 4)
+
+    def _string(self, schema: dict[str, Any]) -> Maker:
+        fmt = schema.get("format")
+        min_len = int(schema.get("minLength", 0))
+        max_len = int(schema.get("maxLength", max(min_len, 40)))
+        if fmt in _FORMATS:
+            return _FORMATS[fmt]
+        if "pattern" in schema:
+            return _pattern_maker(schema["pattern"], min_len, max_len)
+
+        def make(ctx: GenContext) -> str:
+            text = ctx.words(ctx.rng.randint(1, 4))
+            if len(text) < min_len:
+                text = (text + " " + "x" * min_len)[: max(min_len, 1)]
+            return text[:max_len] if max_len >= min_len else text
+
+        return make
+
+    def _array(self, schema: dict[str, Any]) -> Maker:
+        item = self.compile(schema.get("items", {}))
+        lo = int(schema.get("minItems", 0))
+        hi = int(schema.get("maxItems", max(lo, 2)))
+        unique = bool(schema.get("uniqueItems"))
+
+        def make(ctx: GenContext) -> list[Any]:
+            if ctx.depth > self.MAX_DEPTH:
+                count = lo
+            else:
+                count = ctx.rng.randint(lo, max(lo, min(hi, lo + 2)))
+            ctx.depth += 1
+            try:
+                out: list[Any] = []
+                tries = 0
+                while len(out) < count and tries < count * 5 + 5:
+                    value = item(ctx)
+                    tries += 1
+                    if unique and value in out:
+                        continue
+                    out.append(value)
+                return out
+            finally:
+                ctx.depth -= 1
+
+        return make
+
+    def _object(self, schema: dict[str, Any]) -> Maker:
+        required = set(schema.get("required", []))
+        props = [
+            (name, name in required, self.compile(sub))
+            for name, sub in (schema.get("properties") or {}).items()
+        ]
+        extra = schema.get("additionalProperties")
+        extra_maker = self.compile(extra) if isinstance(extra, dict) and not props else None
+        min_props = int(schema.get("minProperties", 0))
+
+        def make(ctx: GenContext) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            deep = ctx.depth > self.MAX_DEPTH
+            ctx.depth += 1
+            try:
+                for name, is_required, maker in props:
+                    if is_required or (not deep and ctx.rng.random() < ctx.optional_rate):
+                        out[name] = maker(ctx)
+                if extra_maker is not None:
+                    count = max(min_props, 0 if deep else ctx.rng.randint(0, 2))
+                    for i in range(count):
+                        out[f"{ctx.words(1)}_{i}"] = extra_maker(ctx)
+                return out
+            finally:
+                ctx.depth -= 1
+
+        return make
+
+
+def _bounds(schema: dict[str, Any], lo: float, hi: float) -> tuple[float, float]:
+    if "minimum" in schema:
+        lo = float(schema["minimum"])
+    if "exclusiveMinimum" in schema and not isinstance(schema["exclusiveMinimum"], bool):
+        lo = float(schema["exclusiveMinimum"]) + 1
+    if "maximum" in schema:
+        hi = float(schema["maximum"])
+    if "exclusiveMaximum" in schema and not isinstance(schema["exclusiveMaximum"], bool):
+        hi = float(schema["exclusiveMaximum"]) - 1
+    if hi < lo:
+        hi = lo + (1000 if "maximum" not in schema else 0)
+    return lo, hi
+
+
+def _choice(branches: list[Maker]) -> Maker:
+    if len(branches) == 1:
+        return branches[0]
+    return lambda ctx: ctx.rng.choice(branches)(ctx)
+
+
+def _merge_all_of(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key == "properties":
+                merged.setdefault("properties", {}).update(value)
+            elif key == "required":
+                merged["required"] = sorted(set(merged.get("required", [])) | set(value))
+            else:
+                merged[key] = value
+    return merged
+
+
+def _any_value(ctx: GenContext) -> Any:
+    kind = ctx.rng.randrange(4)
+    if kind == 0:
+        return ctx.words(1)
+    if kind == 1:
+        return ctx.rng.randint(0, 100)
+    if kind == 2:
+        return ctx.rng.random() < 0.5
+    return {ctx.words(1): ctx.words(2)}
+
+
+def _datetime(ctx: GenContext) -> str:
+    moment = _EPOCH + timedelta(seconds=ctx.rng.randrange(0, 3 * 365 * 86400))
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+_FORMATS: dict[str, Maker] = {
+    "date-time": _datetime,
+    "date": lambda ctx: _datetime(ctx)[:10],
+    "time": lambda ctx: _datetime(ctx)[11:],
+    "uuid": lambda ctx: str(uuid.UUID(int=ctx.rng.getrandbits(128), version=4)),
+    "email": lambda ctx: f"{ctx.words(1).lower()}{ctx.rng.randint(1, 99)}@example.com",
+    "uri": lambda ctx: f"https://example.com/{ctx.words(1).lower()}",
+    "url": lambda ctx: f"https://example.com/{ctx.words(1).lower()}",
+    "hostname": lambda ctx: f"{ctx.words(1).lower()}.example.com",
+    "ipv4": lambda ctx: ".".join(str(ctx.rng.randint(1, 254)) for _ in range(4)),
+}
+
+
+def _pattern_maker(pattern: str, min_len: int, max_len: int) -> Maker:
+    """Only literal-ish patterns are supported; others fall back to alphanumerics."""
+    import re
+
+    compiled = re.compile(pattern)
+
+    def make(ctx: GenContext) -> str:
+        for _ in range(50):
+            length = ctx.rng.randint(max(min_len, 1), max(min_len, min(max_len, 12)))
+            text = "".join(ctx.rng.choice(string.ascii_lowercase + string.digits) for _ in range(length))
+            if compiled.search(text):
+                return text
+        return text
+
+    return make

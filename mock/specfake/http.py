@@ -1,0 +1,113 @@
+"""Raw ASGI request reading and response writing for the hot path.
+
+Starlette's Request/Response objects are convenient but cost several microseconds each; the fake
+answers tens of thousands of requests a second, so the mounted contracts speak ASGI directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+JSON = b"application/json"
+SSE = b"text/event-stream"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    """Lower-cased header names (ASGI gives them lower-cased already) to latin-1 values."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def query_map(scope: Scope) -> dict[str, list[str]]:
+    raw = scope.get("query_string", b"")
+    if not raw:
+        return {}
+    out: dict[str, list[str]] = {}
+    for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        out.setdefault(key, []).append(value)
+    return out
+
+
+@dataclass
+class Reply:
+    """What a behaviour answers: a JSON-able body (or None for no body) and a status."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # pre-serialised JSON, used instead of ``body`` when set
+    stream: AsyncIterator[bytes] | None = None  # an SSE body, sent chunk by chunk
+
+
+def _headers(
+    content_type: bytes | None, length: int | None, extra: dict[str, str]
+) -> list[tuple[bytes, bytes]]:
+    headers: list[tuple[bytes, bytes]] = []
+    if content_type is not None:
+        headers.append((b"content-type", content_type))
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    for key, value in extra.items():
+        headers.append((key.lower().encode("latin-1"), value.encode("latin-1")))
+    return headers
+
+
+async def send_reply(send: Send, reply: Reply) -> None:
+    if reply.stream is not None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": _headers(SSE, None, {"cache-control": "no-cache", **reply.headers}),
+            }
+        )
+        async for chunk in reply.stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    if reply.status == 204 or (reply.body is None and reply.raw is None):
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": _headers(None, None, reply.headers),
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+        return
+    payload = reply.raw if reply.raw is not None else orjson.dumps(reply.body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": reply.status,
+            "headers": _headers(JSON, len(payload), reply.headers),
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,87 @@
+"""Path-template routing by segment trie: cost grows with path depth, not with route count.
+
+Matching follows Starlette's (and so FastAPI's) rules: a literal segment beats a parameter, a path
+that matches only with another method is a 405 with ``Allow``, and parameters never match an empty
+segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Node(Generic[T]):
+    literals: dict[str, _Node[T]] = field(default_factory=dict)
+    params: dict[str, _Node[T]] = field(default_factory=dict)
+    methods: dict[str, T] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Match(Generic[T]):
+    target: T | None
+    params: dict[str, str]
+    allowed: tuple[str, ...]  # methods the path accepts, for 405
+
+
+class Router(Generic[T]):
+    def __init__(self) -> None:
+        self._root: _Node[T] = _Node()
+
+    def add(self, template: str, method: str, target: T) -> None:
+        node = self._root
+        for segment in _segments(template):
+            if segment.startswith("{") and segment.endswith("}"):
+                # One position may carry several names: /projects/{id}/x beside
+                # /projects/{project_id}/y. Each name gets its own branch.
+                node = node.params.setdefault(segment[1:-1], _Node())
+            else:
+                node = node.literals.setdefault(segment, _Node())
+        if method in node.methods:
+            raise ValueError(f"duplicate route {method} {template}")
+        node.methods[method] = target
+
+    def match(self, path: str, method: str) -> Match[T] | None:
+        segments = _segments(path)
+        allowed: list[str] = []
+        found = self._walk(self._root, segments, 0, {}, method, allowed)
+        if found is not None:
+            return Match(found[0], found[1], ())
+        if allowed:
+            return Match(None, {}, tuple(sorted(set(allowed))))
+        return None
+
+    def _walk(
+        self,
+        node: _Node[T],
+        segments: list[str],
+        i: int,
+        params: dict[str, str],
+        method: str,
+        allowed: list[str],
+    ) -> tuple[T, dict[str, str]] | None:
+        if i == len(segments):
+            if method in node.methods:
+                return node.methods[method], params
+            allowed.extend(node.methods)
+            return None
+        segment = segments[i]
+        child = node.literals.get(segment)
+        if child is not None:
+            found = self._walk(child, segments, i + 1, params, method, allowed)
+            if found is not None:
+                return found
+        if segment:
+            for name, child in node.params.items():
+                found = self._walk(child, segments, i + 1, {**params, name: segment}, method, allowed)
+                if found is not None:
+                    return found
+        return None
+
+
+def _segments(path: str) -> list[str]:
+    path = path.strip("/")
+    return path.split("/") if path else []

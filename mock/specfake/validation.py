@@ -1,0 +1,271 @@
+"""Request validation compiled once per operation; errors come out in FastAPI's 422 shape.
+
+Validators are jsonschema_rs validators over the whole contract (registered under the contract's
+URI), so a request costs one Rust call when it is valid; error details are only built for
+invalid requests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jsonschema_rs
+
+from specfake.contract import Contract, Operation, Parameter
+
+Loc = list[str | int]
+Error = dict[str, Any]
+
+_TRUE = {"true", "1", "yes", "on", "t", "y"}
+_FALSE = {"false", "0", "no", "off", "f", "n"}
+
+
+class SchemaValidator:
+    """One compiled JSON Schema; ``errors`` turns failures into FastAPI-style entries."""
+
+    __slots__ = ("_validator", "is_valid")
+
+    def __init__(self, contract: Contract, schema: dict[str, Any], registry: jsonschema_rs.Registry) -> None:
+        rooted = _root_refs(schema, contract.uri)
+        self._validator = jsonschema_rs.Draft202012Validator(rooted, registry=registry, validate_formats=True)
+        self.is_valid: Callable[[Any], bool] = self._validator.is_valid
+
+    def errors(self, instance: Any, loc: Loc) -> list[Error]:
+        out = []
+        for err in self._validator.iter_errors(instance):
+            out.append(_to_fastapi(err, loc))
+        return out
+
+
+def registry_for(contract: Contract) -> jsonschema_rs.Registry:
+    return jsonschema_rs.Registry([(contract.uri, _root_refs(contract.document, contract.uri))])
+
+
+def _root_refs(node: Any, uri: str) -> Any:
+    """Make local refs (``#/components/...``) absolute so they resolve from any sub-schema."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#"):
+                out[key] = uri + value
+            else:
+                out[key] = _root_refs(value, uri)
+        return out
+    if isinstance(node, list):
+        return [_root_refs(v, uri) for v in node]
+    return node
+
+
+_TYPE_NAMES = {
+    "string": ("string_type", "Input should be a valid string"),
+    "integer": ("int_type", "Input should be a valid integer"),
+    "number": ("float_type", "Input should be a valid number"),
+    "boolean": ("bool_type", "Input should be a valid boolean"),
+    "object": ("dict_type", "Input should be a valid dictionary"),
+    "array": ("list_type", "Input should be a valid list"),
+    "null": ("none_required", "Input should be None"),
+}
+
+
+def _to_fastapi(err: jsonschema_rs.ValidationError, loc: Loc) -> Error:
+    kind = err.kind
+    path: Loc = [*loc, *err.instance_path]
+    name = type(kind).__name__
+    if name == "Required":
+        return {"loc": [*path, kind.property], "msg": "Field required", "type": "missing"}
+    if name == "Type":
+        types = [str(t) for t in (kind.types if isinstance(kind.types, list) else [kind.types])]
+        first = types[0].lower() if types else ""
+        code, msg = _TYPE_NAMES.get(first, ("type_error", err.message))
+        return {"loc": path, "msg": msg, "type": code}
+    if name == "Enum":
+        return {
+            "loc": path,
+            "msg": f"Input should be one of the allowed values: {err.message}",
+            "type": "enum",
+        }
+    if name == "Constant":
+        return {"loc": path, "msg": err.message, "type": "literal_error"}
+    return {"loc": path, "msg": err.message, "type": _snake(name)}
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return (out and "".join(out)) or "value_error"
+
+
+class ParamCoercer:
+    """Turns the strings of one query/path/header parameter into JSON values for its schema."""
+
+    __slots__ = ("item_kind", "kind", "param", "validator")
+
+    def __init__(self, contract: Contract, param: Parameter, registry: jsonschema_rs.Registry) -> None:
+        self.param = param
+        schema = contract.resolve(param.schema)
+        self.kind = _scalar_kind(contract, schema)
+        self.item_kind = (
+            _scalar_kind(contract, contract.resolve(schema.get("items", {}))) if self.kind == "array" else ""
+        )
+        self.validator = SchemaValidator(contract, param.schema, registry) if param.schema else None
+
+    def coerce(self, raw: list[str], loc: Loc) -> tuple[Any, list[Error]]:
+        if self.kind == "array":
+            # explode=false arrives comma-joined; clients also repeat the key: accept both.
+            # Exploded string arrays are never split: their items may hold commas.
+            split = not self.param.explode or self.item_kind != "string"
+            values = [v for value in raw for v in (value.split(",") if split else [value])]
+            items = []
+            errors: list[Error] = []
+            for i, value in enumerate(values):
+                item, err = _coerce_scalar(self.item_kind, value, [*loc, i])
+                errors.extend(err)
+                items.append(item)
+            result: Any = items
+        else:
+            result, errors = _coerce_scalar(self.kind, raw[-1], loc)
+        if not errors and self.validator is not None and not self.validator.is_valid(result):
+            errors = self.validator.errors(result, loc)
+        return result, errors
+
+
+def _scalar_kind(contract: Contract, schema: dict[str, Any]) -> str:
+    schema = contract.resolve(schema)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if kinds else "null"
+    if kind is None:
+        for key in ("anyOf", "oneOf", "allOf"):
+            if key in schema:
+                kinds = {_scalar_kind(contract, s) for s in schema[key]} - {"null"}
+                if len(kinds) == 1:
+                    return kinds.pop()
+                if kinds <= {"integer", "number"}:
+                    return "number"
+                return "string" if "string" in kinds else (kinds.pop() if kinds else "string")
+        if "enum" in schema:
+            values = schema["enum"]
+            if values and all(isinstance(v, bool) for v in values):
+                return "boolean"
+            if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                return "integer"
+        return "string"
+    return str(kind)
+
+
+def _coerce_scalar(kind: str, value: str, loc: Loc) -> tuple[Any, list[Error]]:
+    if kind == "integer":
+        try:
+            return int(value), []
+        except ValueError:
+            return value, [
+                {
+                    "loc": loc,
+                    "msg": "Input should be a valid integer, unable to parse string as an integer",
+                    "type": "int_parsing",
+                }
+            ]
+    if kind == "number":
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isnan(number) or math.isinf(number):
+            return value, [
+                {
+                    "loc": loc,
+                    "msg": "Input should be a valid number, unable to parse string as a number",
+                    "type": "float_parsing",
+                }
+            ]
+        return (
+            int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        ), []
+    if kind == "boolean":
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True, []
+        if lowered in _FALSE:
+            return False, []
+        return value, [
+            {
+                "loc": loc,
+                "msg": "Input should be a valid boolean, unable to interpret input",
+                "type": "bool_parsing",
+            }
+        ]
+    if kind == "null":
+        return (None, []) if value in ("", "null") else (value, [])
+    return value, []
+
+
+class OperationValidator:
+    """Everything needed to check one operation's request, compiled at start-up."""
+
+    __slots__ = ("body", "header_params", "operation", "path_params", "query_params")
+
+    def __init__(self, contract: Contract, operation: Operation, registry: jsonschema_rs.Registry) -> None:
+        self.operation = operation
+        self.path_params = [
+            ParamCoercer(contract, p, registry) for p in operation.parameters if p.location == "path"
+        ]
+        self.query_params = [
+            ParamCoercer(contract, p, registry) for p in operation.parameters if p.location == "query"
+        ]
+        self.header_params = [
+            ParamCoercer(contract, p, registry)
+            for p in operation.parameters
+            if p.location == "header" and p.name.lower() not in ("accept", "content-type", "authorization")
+        ]
+        self.body = (
+            SchemaValidator(contract, operation.body_schema, registry)
+            if operation.body_schema is not None
+            else None
+        )
+
+    def params(
+        self,
+        path_values: dict[str, str],
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+    ) -> tuple[dict[str, Any], dict[str, Any], list[Error]]:
+        errors: list[Error] = []
+        path_out: dict[str, Any] = {}
+        for coercer in self.path_params:
+            name = coercer.param.name
+            value, errs = coercer.coerce([path_values.get(name, "")], ["path", name])
+            path_out[name] = value
+            errors.extend(errs)
+        query_out: dict[str, Any] = {}
+        for coercer in self.query_params:
+            name = coercer.param.name
+            raw = query.get(name)
+            if not raw:
+                if coercer.param.required:
+                    errors.append({"loc": ["query", name], "msg": "Field required", "type": "missing"})
+                continue
+            value, errs = coercer.coerce(raw, ["query", name])
+            query_out[name] = value
+            errors.extend(errs)
+        for coercer in self.header_params:
+            name = coercer.param.name
+            header = headers.get(name.lower())
+            if header is None:
+                if coercer.param.required:
+                    errors.append({"loc": ["header", name], "msg": "Field required", "type": "missing"})
+                continue
+            value, errs = coercer.coerce([header], ["header", name])
+            query_out.setdefault("__headers__", {})[name] = value
+            errors.extend(errs)
+        return path_out, query_out, errors
+
+    def body_errors(self, body: Any) -> list[Error]:
+        if self.body is None or self.body.is_valid(body):
+            return []
+        return self.body.errors(body, ["body"])
