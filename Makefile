@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 4010
 SEED ?= 0
+# Keys the fake accepts, one tenant each; API_KEYS="*" accepts any key.
+API_KEYS ?= specfake-key-1 specfake-key-2
 
 .PHONY: install serve test lint contracts bench clean
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/specfake serve --host 127.0.0.1 --port $(PORT) --seed $(SEED)
+	$(BIN)/specfake serve --host 127.0.0.1 --port $(PORT) --seed $(SEED) $(foreach k,$(API_KEYS),--api-key "$(k)")
 
 test: $(STAMP)
 	$(BIN)/ruff check .

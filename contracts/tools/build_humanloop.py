@@ -370,8 +370,19 @@ def build() -> dict[str, Any]:
                 responses[code] = entry
             if operation_id in STREAMING:
                 op["x-specfake-stream"] = "stream"
+                # One SSE event; its `data` line is the JSON chunk the SDKs parse.
                 responses["200"]["content"]["text/event-stream"] = {
-                    "schema": {"$ref": REF.format(model="GenerationStreamChunk")},
+                    "schema": {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {
+                            "data": {
+                                "type": "string",
+                                "contentMediaType": "application/json",
+                                "contentSchema": {"$ref": REF.format(model="GenerationStreamChunk")},
+                            }
+                        },
+                    },
                 }
             responses.update(error_responses(has_body=bool(bodies), method=method))
             if operation_id in LINKS:

@@ -33,7 +33,7 @@ ERROR_RESPONSE: dict[str, Any] = {
     "type": "object",
     "description": "Any error other than validation: `detail` says what went wrong.",
     "required": ["detail"],
-    "properties": {"detail": {"type": "string"}},
+    "properties": {"detail": {"description": "Usually a message; any JSON value is accepted."}},
 }
 
 _ERRORS = {
@@ -61,12 +61,18 @@ def error_responses(*, has_body: bool, method: str) -> dict[str, Any]:
 
 
 _DROP = {"title", "description", "examples"}
+_NAME_MAPS = {"properties", "patternProperties", "$defs", "definitions"}
 
 
 def clean_schema(schema: Any) -> Any:
-    """Drop the SDKs' prose and pydantic's titles; keep every fact."""
+    """Drop the SDKs' prose and pydantic's titles; keep every fact (a property may be named
+    ``description`` or ``title``: keys of ``properties`` are names, not keywords)."""
     if isinstance(schema, dict):
-        return {k: clean_schema(v) for k, v in schema.items() if k not in _DROP}
+        return {
+            k: ({n: clean_schema(s) for n, s in v.items()} if k in _NAME_MAPS else clean_schema(v))
+            for k, v in schema.items()
+            if k not in _DROP
+        }
     if isinstance(schema, list):
         return [clean_schema(v) for v in schema]
     return schema

@@ -45,7 +45,9 @@ class ContractAnswers:
             self._json[op.operation_id] = (success.status, None, maker)
         sse = success.content.get("text/event-stream")
         if sse is not None and op.stream_flag:
-            self._stream[op.operation_id] = self.compiler.compile(sse)
+            # The schema describes one event; its `data` carries JSON per `contentSchema`.
+            data = (self.contract.resolve(sse).get("properties") or {}).get("data", {})
+            self._stream[op.operation_id] = self.compiler.compile(data.get("contentSchema", data))
 
     def maker_for(self, schema: dict[str, Any]) -> Maker:
         return self.compiler.compile(schema)
@@ -64,6 +66,13 @@ class ContractAnswers:
         if maker is None:
             return Reply(status)
         return Reply(status, body=maker(GenContext(call.seed)))
+
+    @staticmethod
+    def body_of(reply: Reply) -> Any:
+        """A fresh, mutable copy of a JSON reply's body (None for streams and empty bodies)."""
+        if reply.raw is not None:
+            return orjson.loads(reply.raw)
+        return reply.body
 
     async def _events(self, maker: Maker, seed: int) -> AsyncIterator[bytes]:
         ctx = GenContext(seed)

@@ -19,6 +19,7 @@ from specfake.contract import Contract, Operation
 from specfake.errors import ApiError, RequestValidationError
 from specfake.http import BodyTooLarge, Reply, header_map, query_map, read_body, send_reply
 from specfake.routing import Router
+from specfake.store import MemoryStore, Store
 from specfake.validation import OperationValidator, registry_for
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
@@ -66,15 +67,22 @@ class MountedApi:
         seed: int = 0,
         handlers: dict[str, Handler] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        api_keys: frozenset[str] | None = None,
+        store: Store | None = None,
     ) -> None:
         self.contract = contract
+        self.api_keys = api_keys  # None: any non-empty key is valid (and is its own tenant)
         self.prefix = contract.prefix
         self.seed = seed
         self.max_body = max_body
         self.answers = ContractAnswers(contract)
+        self.store: Store = store if store is not None else MemoryStore()
+        from specfake.resources import ResourceLayer  # resources builds on Call/Handler from here
+
+        self.resources = ResourceLayer(contract, self.store, self.answers, seed=seed)
         registry = registry_for(contract)
         self.router: Router[_Route] = Router()
-        handlers = handlers or {}
+        handlers = {**self.resources.handlers(), **(handlers or {})}
         for op in contract.operations:
             schemes = [name for requirement in op.security for name in requirement]
             key_headers = tuple(contract.api_key_headers[s] for s in schemes if s in contract.api_key_headers)
@@ -115,6 +123,8 @@ class MountedApi:
                 raise ApiError(
                     401, f"Not authenticated: send an API key in the {route.api_key_headers[0]} header"
                 )
+            if self.api_keys is not None and api_key not in self.api_keys:
+                raise ApiError(401, "Invalid API key")
         try:
             raw_body = await read_body(receive, self.max_body)
         except BodyTooLarge:

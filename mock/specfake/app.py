@@ -60,12 +60,20 @@ def create_app(
     seed: int = 0,
     max_body: int = DEFAULT_MAX_BODY,
     handlers: dict[str, dict[str, Handler]] | None = None,
+    api_keys: Iterable[str] | None = None,
 ) -> SpecfakeApp:
-    """Build the fake for ``contracts`` (built-in names or paths; default: every built-in)."""
+    """Build the fake for ``contracts`` (built-in names or paths; default: every built-in).
+
+    ``api_keys``: the only keys accepted (each one a tenant); None accepts any non-empty key.
+    """
+    keys = frozenset(api_keys) if api_keys is not None else None
     chosen = list(contracts) if contracts is not None else list(builtin_contracts().values())
     loaded = [c if isinstance(c, Contract) else load_contract(c) for c in chosen]
     handlers = handlers or {}
-    apis = [MountedApi(c, seed=seed, max_body=max_body, handlers=handlers.get(c.name)) for c in loaded]
+    apis = [
+        MountedApi(c, seed=seed, max_body=max_body, handlers=handlers.get(c.name), api_keys=keys)
+        for c in loaded
+    ]
     prefixes = [a.prefix for a in apis]
     if len(set(prefixes)) != len(prefixes):
         raise ValueError(f"two contracts share a mount prefix: {prefixes}")

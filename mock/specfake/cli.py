@@ -18,7 +18,8 @@ def _serve(args: argparse.Namespace) -> int:
     from specfake.server import uvicorn_config
 
     try:
-        app = create_app(args.contract or None, seed=args.seed, max_body=args.max_body)
+        keys = None if not args.api_key or "*" in args.api_key else args.api_key
+        app = create_app(args.contract or None, seed=args.seed, max_body=args.max_body, api_keys=keys)
     except (ContractError, ValueError) as exc:
         print(f"specfake: {exc}", file=sys.stderr)
         return 2
@@ -29,6 +30,10 @@ def _serve(args: argparse.Namespace) -> int:
             f"specfake: {api.contract.name:<12} http://{shown}:{args.port}{api.prefix}  "
             f"({len(api.contract.operations)} operations, contract at {api.prefix}/openapi.json)"
         )
+    if keys:
+        print(f"specfake: API keys accepted (one tenant each): {', '.join(keys)}")
+    else:
+        print("specfake: any non-empty API key is accepted (one tenant each)")
     print(
         f"specfake: ready in {time.perf_counter() - started:.2f}s (seed {args.seed}); Ctrl-C stops",
         flush=True,
@@ -50,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME_OR_PATH",
         help=f"contract to serve; repeatable (built-ins: {', '.join(builtin_contracts())}; default all)",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        metavar="KEY",
+        help="accept only this key (repeatable; each key is a tenant); '*' or none: any key",
     )
     serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")

@@ -46,7 +46,8 @@ class SchemaCompiler:
         self._resolve = resolve
         self._refs: dict[str, Maker] = {}
 
-    def compile(self, schema: Any) -> Maker:
+    def compile(self, schema: Any, hint: str = "") -> Maker:
+        """``hint`` is the property name, used to make strings look like what they name."""
         if schema is True or schema == {} or schema is None:
             return _any_value
         if schema is False:
@@ -62,7 +63,7 @@ class SchemaCompiler:
         if "allOf" in schema:
             merged = dict(schema)
             parts = merged.pop("allOf")
-            return self.compile(_merge_all_of([self._deref(p) for p in parts] + [merged]))
+            return self.compile(_merge_all_of([self._deref(p) for p in parts] + [merged]), hint)
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 base = {k: v for k, v in schema.items() if k not in (key, "default")}
@@ -72,7 +73,7 @@ class SchemaCompiler:
                 return _choice(branches)
         types = schema.get("type")
         if isinstance(types, list):
-            branches = [self.compile({**schema, "type": t}) for t in types]
+            branches = [self.compile({**schema, "type": t}, hint) for t in types]
             return _choice(branches)
         if types is None:
             if "properties" in schema or "required" in schema:
@@ -81,6 +82,8 @@ class SchemaCompiler:
                 types = "array"
             else:
                 return _any_value
+        if types == "string":
+            return self._string(schema, hint)
         return getattr(self, f"_{types}")(schema)
 
     def _deref(self, schema: Any) -> Any:
@@ -121,7 +124,7 @@ class SchemaCompiler:
             return self._integer(schema)
         return lambda ctx: round(ctx.rng.uniform(lo, hi), 4)
 
-    def _string(self, schema: dict[str, Any]) -> Maker:
+    def _string(self, schema: dict[str, Any], hint: str = "") -> Maker:
         fmt = schema.get("format")
         min_len = int(schema.get("minLength", 0))
         max_len = int(schema.get("maxLength", max(min_len, 40)))
@@ -129,6 +132,9 @@ class SchemaCompiler:
             return _FORMATS[fmt]
         if "pattern" in schema:
             return _pattern_maker(schema["pattern"], min_len, max_len)
+        named = _by_name(hint)
+        if named is not None and min_len <= 8 and max_len >= 24:
+            return named
 
         def make(ctx: GenContext) -> str:
             text = ctx.words(ctx.rng.randint(1, 4))
@@ -254,6 +260,26 @@ _FORMATS: dict[str, Maker] = {
     "hostname": lambda ctx: f"{ctx.words(1).lower()}.example.com",
     "ipv4": lambda ctx: ".".join(str(ctx.rng.randint(1, 254)) for _ in range(4)),
 }
+
+
+def _token(ctx: GenContext) -> str:
+    return f"{ctx.rng.getrandbits(64):016x}"
+
+
+def _by_name(hint: str) -> Maker | None:
+    """Realistic strings for common field names; generic on purpose (no API's id prefixes)."""
+    hint = hint.lower()
+    if hint == "id" or hint.endswith("_id") or hint.endswith("_ref"):
+        return _token
+    if hint == "email" or hint.endswith("_email"):
+        return _FORMATS["email"]
+    if hint in ("url", "uri", "endpoint_url") or hint.endswith("_url"):
+        return _FORMATS["uri"]
+    if hint in ("name", "title", "label"):
+        return lambda ctx: ctx.words(2).title()
+    if hint in ("description", "instructions", "text", "output", "content", "prompt"):
+        return lambda ctx: ctx.words(ctx.rng.randint(4, 10)).capitalize() + "."
+    return None
 
 
 def _pattern_maker(pattern: str, min_len: int, max_len: int) -> Maker:

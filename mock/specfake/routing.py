@@ -66,7 +66,9 @@ class Router(Generic[T]):
         if i == len(segments):
             if method in node.methods:
                 return node.methods[method], params
-            allowed.extend(node.methods)
+            if not allowed:
+                # Allow lists the methods of the most specific template only (Starlette's too).
+                allowed.extend(node.methods)
             return None
         segment = segments[i]
         child = node.literals.get(segment)

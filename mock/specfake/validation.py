@@ -120,6 +120,8 @@ class ParamCoercer:
             # Exploded string arrays are never split: their items may hold commas.
             split = not self.param.explode or self.item_kind != "string"
             values = [v for value in raw for v in (value.split(",") if split else [value])]
+            if values == [""]:
+                values = []  # `view=`: the form serialisation of an empty array
             items = []
             errors: list[Error] = []
             for i, value in enumerate(values):

@@ -1,0 +1,318 @@
+"""Generic resources inferred from any contract: create -> get -> list -> update -> delete.
+
+A contract with no hand-written behaviour still gets consistent state. A *resource* is what a
+create operation makes; the OpenAPI links on its success response name the operations that read,
+change or delete it and where its id sits (``$response.body#/id``). The list operation is the GET
+on the create's own path. Everything here is worked out once, at start-up.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from specfake.answers import ContractAnswers
+from specfake.api import Call, Handler
+from specfake.contract import Contract, Operation
+from specfake.errors import ApiError
+from specfake.generate import GenContext
+from specfake.http import Reply
+from specfake.store import Store
+from specfake.validation import SchemaValidator, registry_for
+
+PAGE_PARAMS = ("page",)
+SIZE_PARAMS = ("size", "limit", "page_size", "per_page")
+TOTAL_FIELDS = ("total", "total_item_count", "total_count", "count")
+PAGE_FIELDS = ("page", "current_page")
+SIZE_FIELDS = ("size", "items_per_page", "page_size", "limit")
+
+
+@dataclass
+class Resource:
+    kind: str
+    create: Operation
+    schema_ref: str | None  # $ref of the create's success body: the stored shape
+    id_pointer: list[str]
+    id_format: str | None
+    targets: dict[str, str] = field(default_factory=dict)  # operationId -> path parameter
+    list_op: Operation | None = None
+
+
+class ResourceLayer:
+    """Builds handlers for every operation that takes part in an inferred resource."""
+
+    def __init__(self, contract: Contract, store: Store, answers: ContractAnswers, seed: int = 0) -> None:
+        self.contract = contract
+        self.store = store
+        self.answers = answers
+        self.seed = seed
+        self.resources: list[Resource] = []
+        self._registry = registry_for(contract)
+        self._reflect: dict[str, list[tuple[str, SchemaValidator]]] = {}
+        self._counter = 0
+        self._infer()
+
+    # -- inference -------------------------------------------------------------------------------
+
+    def _infer(self) -> None:
+        by_id = {op.operation_id: op for op in self.contract.operations}
+        for op in self.contract.operations:
+            success = op.success
+            if success is None or not success.links:
+                continue
+            groups: dict[tuple[str, ...], dict[str, str]] = {}
+            for link in success.links.values():
+                target = by_id.get(link.get("operationId", ""))
+                params = link.get("parameters") or {}
+                if target is None or len(params) != 1:
+                    continue
+                ((param, expression),) = params.items()
+                if not isinstance(expression, str) or not expression.startswith("$response.body#/"):
+                    continue
+                pointer = tuple(expression.split("#/", 1)[1].split("/"))
+                groups.setdefault(pointer, {})[target.operation_id] = param
+            for pointer, targets in groups.items():
+                getter = next((t for t in targets if by_id[t].method == "GET"), None)
+                schema = _json_schema(op)
+                resource = Resource(
+                    kind=getter or op.operation_id,
+                    create=op,
+                    schema_ref=schema.get("$ref") if isinstance(schema, dict) else None,
+                    id_pointer=list(pointer),
+                    id_format=self._id_format(schema, list(pointer)),
+                    targets=targets,
+                    list_op=next(
+                        (o for o in self.contract.operations if o.path == op.path and o.method == "GET"),
+                        None,
+                    ),
+                )
+                self.resources.append(resource)
+        for resource in self.resources:
+            self._reflect[resource.create.operation_id] = self._reflectable(resource.create)
+            for target in resource.targets:
+                self._reflect[target] = self._reflectable(by_id[target])
+
+    def _id_format(self, schema: Any, pointer: list[str]) -> str | None:
+        node = self.contract.resolve(schema)
+        for part in pointer:
+            if part.isdigit():
+                node = self.contract.resolve(node.get("items", {}))
+            else:
+                node = self.contract.resolve((node.get("properties") or {}).get(part, {}))
+        return node.get("format") if isinstance(node, dict) else None
+
+    def _reflectable(self, op: Operation) -> list[tuple[str, SchemaValidator]]:
+        """Body fields copied into the answer: same name in request and response, valid there."""
+        if op.body_schema is None or op.success is None:
+            return []
+        request = self.contract.resolve(op.body_schema)
+        response = self.contract.resolve(_json_schema(op))
+        if not isinstance(request, dict) or not isinstance(response, dict):
+            return []
+        out_props = response.get("properties") or {}
+        names: dict[str, None] = {}
+        for branch in [request, *(self.contract.resolve(b) for b in request.get("anyOf", []))]:
+            names.update(dict.fromkeys(branch.get("properties") or {}))
+        return [
+            (name, SchemaValidator(self.contract, out_props[name], self._registry))
+            for name in names
+            if name in out_props and name != "id"
+        ]
+
+    # -- handlers --------------------------------------------------------------------------------
+
+    def handlers(self) -> dict[str, Handler]:
+        out: dict[str, Handler] = {}
+        for resource in self.resources:
+            out.setdefault(resource.create.operation_id, self._creator(resource))
+            if resource.list_op is not None:
+                out.setdefault(resource.list_op.operation_id, self._lister(resource))
+        kinds_by_target: dict[str, list[Resource]] = {}
+        for resource in self.resources:
+            for target in resource.targets:
+                kinds_by_target.setdefault(target, []).append(resource)
+        for target, resources in kinds_by_target.items():
+            out.setdefault(target, self._target(target, resources))
+        return out
+
+    def _creator(self, resource: Resource) -> Handler:
+        reflect = self._reflect[resource.create.operation_id]
+
+        def create(call: Call) -> Reply:
+            reply = self.answers.reply(call)
+            body = self.answers.body_of(reply)
+            if not isinstance(body, (dict, list)):
+                return reply
+            for name, validator in reflect:
+                if isinstance(call.body, dict) and name in call.body and isinstance(body, dict):
+                    if validator.is_valid(call.body[name]):
+                        body[name] = call.body[name]
+            new_id = self._new_id(resource)
+            if not _set_pointer(body, resource.id_pointer, new_id):
+                return reply
+            self.store.put(call.api_key, resource.kind, new_id, body)
+            return Reply(reply.status, body=body)
+
+        return create
+
+    def _target(self, operation_id: str, resources: list[Resource]) -> Handler:
+        op = self.contract.operation(operation_id)
+        reflect = self._reflect.get(operation_id, [])
+        same_shape = {
+            r.kind for r in resources if r.schema_ref and r.schema_ref == _json_schema(op).get("$ref")
+        }
+
+        def act(call: Call) -> Reply:
+            for resource in resources:
+                param = resource.targets[operation_id]
+                key = str(call.path.get(param, ""))
+                stored = self.store.get(call.api_key, resource.kind, key)
+                if stored is None:
+                    continue
+                if op.method == "DELETE":
+                    self.store.delete(call.api_key, resource.kind, key)
+                elif op.method in ("PATCH", "PUT") and isinstance(call.body, dict):
+                    for name, validator in reflect:
+                        if name in call.body and validator.is_valid(call.body[name]):
+                            stored[name] = call.body[name]
+                if resource.kind in same_shape and op.method != "DELETE":
+                    return Reply(op.success.status if op.success else 200, body=stored)
+                reply = self.answers.reply(call)
+                body = self.answers.body_of(reply)
+                if isinstance(body, dict) and "id" in body and isinstance(body["id"], str):
+                    body["id"] = key
+                    return Reply(reply.status, body=body)
+                return reply
+            raise ApiError(404, f"{operation_id}: no such resource")
+
+        return act
+
+    def _lister(self, resource: Resource) -> Handler:
+        op = resource.list_op
+        assert op is not None
+        schema = self.contract.resolve(_json_schema(op))
+        items_field = _items_field(self.contract, schema, resource.schema_ref)
+        item_schema = (
+            ((schema.get("properties") or {}).get(items_field) or {}).get("items")
+            if items_field
+            else schema.get("items")
+        )
+        # Stored objects are the create's answers; a list of another shape gets items of its own
+        # shape that carry the stored ids.
+        reshape = (
+            self.answers.maker_for(item_schema)
+            if isinstance(item_schema, dict) and item_schema.get("$ref") != resource.schema_ref
+            else None
+        )
+        page_param = next((p for p in op.parameters if p.location == "query" and p.name in PAGE_PARAMS), None)
+        size_param = next((p for p in op.parameters if p.location == "query" and p.name in SIZE_PARAMS), None)
+        base = _page_base(self.contract, page_param.schema) if page_param else 0
+        default_size = int(self.contract.resolve(size_param.schema).get("default", 50)) if size_param else 0
+
+        def list_items(call: Call) -> Reply:
+            items = self.store.list(call.api_key, resource.kind)
+            total = len(items)
+            page = call.query.get(page_param.name, base) if page_param else base
+            size = call.query.get(size_param.name, default_size) if size_param else total
+            if page_param and size_param:
+                start = max(page - base, 0) * max(size, 0)
+                items = items[start : start + max(size, 0)]
+            if reshape is not None:
+                items = [
+                    _with_id(reshape(GenContext(f"{self.seed}:{item.get('id')}")), item) for item in items
+                ]
+            if items_field is None:
+                if schema.get("type") == "array":
+                    return Reply(op.success.status if op.success else 200, body=items)
+                return self.answers.reply(call)
+            reply = self.answers.reply(call)
+            body = self.answers.body_of(reply)
+            if not isinstance(body, dict):
+                return reply
+            body[items_field] = items
+            props = schema.get("properties") or {}
+            for name in TOTAL_FIELDS:
+                if name in props:
+                    body[name] = total
+            for name in PAGE_FIELDS:
+                if name in props:
+                    body[name] = page
+            for name in SIZE_FIELDS:
+                if name in props:
+                    body[name] = size
+            return Reply(reply.status, body=body)
+
+        return list_items
+
+    def _new_id(self, resource: Resource) -> str:
+        self._counter += 1
+        rng = random.Random(f"{self.seed}:{resource.kind}:{self._counter}")
+        if resource.id_format == "uuid":
+            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        return f"{rng.getrandbits(64):016x}"
+
+
+def _with_id(generated: Any, stored: dict[str, Any]) -> Any:
+    if isinstance(generated, dict) and isinstance(generated.get("id"), str) and "id" in stored:
+        generated["id"] = stored["id"]
+    return generated
+
+
+def _json_schema(op: Operation) -> dict[str, Any]:
+    success = op.success
+    if success is None:
+        return {}
+    for media_type, schema in success.content.items():
+        if "json" in media_type:
+            return schema
+    return {}
+
+
+def _items_field(contract: Contract, schema: dict[str, Any], item_ref: str | None) -> str | None:
+    """The envelope's array of stored items: the one typed like them, else its only array."""
+    if schema.get("type") != "object":
+        return None
+    arrays = [
+        (str(name), contract.resolve(prop))
+        for name, prop in (schema.get("properties") or {}).items()
+        if contract.resolve(prop).get("type") == "array"
+    ]
+    for name, prop in arrays:
+        if item_ref is not None and (prop.get("items") or {}).get("$ref") == item_ref:
+            return name
+    return arrays[0][0] if len(arrays) == 1 else None
+
+
+def _page_base(contract: Contract, schema: dict[str, Any]) -> int:
+    schema = contract.resolve(schema)
+    for key in ("minimum", "default"):
+        if isinstance(schema.get(key), int):
+            return int(schema[key])
+    return 0
+
+
+def _set_pointer(body: Any, pointer: list[str], value: str) -> bool:
+    node = body
+    for part in pointer[:-1]:
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            return False
+    last = pointer[-1]
+    if isinstance(node, dict):
+        node[last] = value
+        return True
+    return False
+
+
+def deep_copy_json(value: Any) -> Any:
+    """Fast deep copy for JSON values (orjson round trip beats copy.deepcopy)."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:
+        return copy.deepcopy(value)
