@@ -6,6 +6,7 @@ answers tens of thousands of requests a second, so the mounted contracts speak A
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,15 @@ class Reply:
     stream: AsyncIterator[bytes] | None = None  # an SSE body, sent chunk by chunk
 
 
+def dump_json(value: Any) -> bytes:
+    """orjson, except for integers past 64 bits (a client may echo any page number), which
+    Python's json encodes as FastAPI would."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def _headers(
     content_type: bytes | None, length: int | None, extra: dict[str, str]
 ) -> list[tuple[bytes, bytes]]:
@@ -102,7 +112,7 @@ async def send_reply(send: Send, reply: Reply) -> None:
         )
         await send({"type": "http.response.body", "body": b""})
         return
-    payload = reply.raw if reply.raw is not None else orjson.dumps(reply.body)
+    payload = reply.raw if reply.raw is not None else dump_json(reply.body)
     await send(
         {
             "type": "http.response.start",

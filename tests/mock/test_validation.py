@@ -115,3 +115,12 @@ def test_auth_and_unknown_routes() -> None:
     assert CLIENT.get(url("/no-such-thing"), headers=KEY).status_code == 404
     response = CLIENT.put(url("/projects"), headers=KEY)
     assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
+
+
+def test_huge_page_numbers_are_answered_not_crashed() -> None:
+    response = CLIENT.get(
+        url("/sessions"),
+        params={"project_id": "p", "page": "18589929571043205554299207680", "size": "-5"},
+        headers=KEY,
+    )
+    assert response.status_code == 200
