@@ -8,7 +8,6 @@ the summaries below are ours. Run: ``.venv/bin/python contracts/tools/build_huma
 
 from __future__ import annotations
 
-import enum
 import importlib
 import inspect
 import pkgutil
@@ -17,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import humanloop
 import humanloop.paths as sdk_paths
 import humanloop.pydantic as sdk_pydantic
 from humanloop import api_client, schemas
@@ -35,7 +33,6 @@ from openapi_build import (
 OUT = Path(__file__).resolve().parents[1] / "humanloop.yaml"
 REF = "#/components/schemas/{model}"
 SDK_VERSION = "0.7.30"
-assert humanloop.__version__ == SDK_VERSION if hasattr(humanloop, "__version__") else True
 
 # Tag names as the SDK's resource attributes spell them (client.model_configs, client.chats...).
 TAGS = {
@@ -436,12 +433,6 @@ def component_schemas(namespace: dict[str, Any], roots: set[str]) -> dict[str, A
             continue  # a model already in $defs under its own name
         out[name] = clean_schema(schema)
     return out
-
-
-def enum_values(value: Any) -> list[Any] | None:
-    if inspect.isclass(value) and issubclass(value, enum.Enum):
-        return [m.value for m in value]
-    return None
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from specfake.contract import is_json
 from specfake.generate import GenContext, Maker, SchemaCompiler
 from specfake.http import Reply
 
@@ -35,7 +36,7 @@ class ContractAnswers:
         if success is None:
             self._json[op.operation_id] = (200, None, None)
             return
-        json_type = next((t for t in success.content if _is_json(t)), None)
+        json_type = next((t for t in success.content if is_json(t)), None)
         if json_type is None:
             self._json[op.operation_id] = (success.status, None, None)
         elif json_type in success.examples:
@@ -78,8 +79,3 @@ class ContractAnswers:
         ctx = GenContext(seed)
         for _ in range(3):
             yield b"data: " + orjson.dumps(maker(ctx)) + b"\n\n"
-
-
-def _is_json(media_type: str) -> bool:
-    media_type = media_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")

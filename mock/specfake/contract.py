@@ -224,7 +224,7 @@ def _operations(contract: Contract) -> Any:
                 )
             body = contract.resolve(raw.get("requestBody")) if raw.get("requestBody") else None
             body_content = (body or {}).get("content", {})
-            json_type = next((t for t in body_content if _is_json(t)), None)
+            json_type = next((t for t in body_content if is_json(t)), None)
             responses: dict[int, ResponseSpec] = {}
             for code, resp in (raw.get("responses") or {}).items():
                 if not str(code).isdigit():
@@ -252,7 +252,7 @@ def _operations(contract: Contract) -> Any:
             )
 
 
-def _is_json(media_type: str) -> bool:
+def is_json(media_type: str) -> bool:
     media_type = media_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or media_type.endswith("+json")
 

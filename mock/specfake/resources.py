@@ -8,13 +8,10 @@ on the create's own path. Everything here is worked out once, at start-up.
 
 from __future__ import annotations
 
-import copy
 import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from specfake.answers import ContractAnswers
 from specfake.api import Call, Handler
@@ -308,11 +305,3 @@ def _set_pointer(body: Any, pointer: list[str], value: str) -> bool:
         node[last] = value
         return True
     return False
-
-
-def deep_copy_json(value: Any) -> Any:
-    """Fast deep copy for JSON values (orjson round trip beats copy.deepcopy)."""
-    try:
-        return orjson.loads(orjson.dumps(value))
-    except TypeError:
-        return copy.deepcopy(value)

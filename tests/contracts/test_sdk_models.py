@@ -5,13 +5,13 @@ pydantic models, which the SDKs use to validate responses."""
 from __future__ import annotations
 
 import importlib
-import inspect
-import pkgutil
+import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from specfake.answers import ContractAnswers
 from specfake.contract import Contract, load_contract
@@ -21,20 +21,13 @@ SAMPLES = 25
 
 
 def humanloop_namespace() -> dict[str, Any]:
-    import humanloop.pydantic as package
-
-    namespace: dict[str, Any] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"humanloop.pydantic.{info.name}")
-        namespace.update({k: v for k, v in vars(module).items() if not k.startswith("_")})
-    for value in list(namespace.values()):
-        if (
-            inspect.isclass(value)
-            and issubclass(value, BaseModel)
-            and value.__module__.startswith(package.__name__)
-        ):
-            value.model_rebuild(force=True, _types_namespace=namespace)
-    return namespace
+    """The SDK's pydantic names, rebuilt, exactly as the contract generator loads them."""
+    path = Path(__file__).resolve().parents[2] / "contracts" / "tools"
+    sys.path.insert(0, str(path))
+    try:
+        return importlib.import_module("build_humanloop").sdk_namespace()
+    finally:
+        sys.path.remove(str(path))
 
 
 def sgp_types() -> dict[str, Any]:
