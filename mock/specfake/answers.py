@@ -16,7 +16,7 @@ from specfake.generate import GenContext, Maker, SchemaCompiler
 from specfake.http import Reply
 
 if TYPE_CHECKING:
-    from specfake.api import Call
+    from specfake.calls import Call
     from specfake.contract import Contract, Operation
 
 

@@ -7,38 +7,27 @@ missing key 401, oversized body 413, then one 422 listing every invalid field.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import time
+from collections import deque
 from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
 from specfake.answers import ContractAnswers
+from specfake.behaviours import BehaviourContext, Options, behaviour_for
+from specfake.calls import Call, Handler
+from specfake.clock import Clock
 from specfake.contract import Contract, Operation
 from specfake.errors import ApiError, RequestValidationError
 from specfake.http import BodyTooLarge, Reply, header_map, query_map, read_body, send_reply
+from specfake.resources import ResourceLayer
 from specfake.routing import Router
 from specfake.store import MemoryStore, Store
 from specfake.validation import OperationValidator, registry_for
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
-
-
-@dataclass
-class Call:
-    """A validated request, as behaviours see it."""
-
-    operation: Operation
-    path: dict[str, Any]
-    query: dict[str, Any]
-    headers: dict[str, str]
-    body: Any
-    api_key: str
-    seed: int
-
-
-Handler = Callable[[Call], "Reply | Awaitable[Reply]"]
+JOURNAL_SIZE = 1000
 
 
 class _Route:
@@ -69,6 +58,9 @@ class MountedApi:
         max_body: int = DEFAULT_MAX_BODY,
         api_keys: frozenset[str] | None = None,
         store: Store | None = None,
+        clock: Clock | None = None,
+        options: Options | None = None,
+        journal_size: int = JOURNAL_SIZE,
     ) -> None:
         self.contract = contract
         self.api_keys = api_keys  # None: any non-empty key is valid (and is its own tenant)
@@ -77,12 +69,21 @@ class MountedApi:
         self.max_body = max_body
         self.answers = ContractAnswers(contract)
         self.store: Store = store if store is not None else MemoryStore()
-        from specfake.resources import ResourceLayer  # resources builds on Call/Handler from here
-
+        self.clock = clock or Clock()
         self.resources = ResourceLayer(contract, self.store, self.answers, seed=seed)
+        self.context = BehaviourContext(
+            contract, self.store, self.answers, self.resources, seed, self.clock, options or Options()
+        )
+        self.behaviour = behaviour_for(self.context)
+        # Bounded: (unix time, tenant, method, path, query, request body, status).
+        self.journal: deque[tuple[float, str, str, str, bytes, bytes, int]] = deque(maxlen=journal_size)
         registry = registry_for(contract)
         self.router: Router[_Route] = Router()
-        handlers = {**self.resources.handlers(), **(handlers or {})}
+        handlers = {
+            **self.resources.handlers(),
+            **(self.behaviour.handlers() if self.behaviour else {}),
+            **(handlers or {}),
+        }
         for op in contract.operations:
             schemes = [name for requirement in op.security for name in requirement]
             key_headers = tuple(contract.api_key_headers[s] for s in schemes if s in contract.api_key_headers)
@@ -96,13 +97,30 @@ class MountedApi:
         self._openapi = Reply(200, raw=contract.document_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        seen: list[Any] = ["", b""]  # the tenant and the body, for the journal
         try:
-            reply = await self._handle(scope, receive, path)
+            reply = await self._handle(scope, receive, path, seen)
+            self.store.commit()
         except ApiError as exc:
+            self.store.rollback()
             reply = Reply(exc.status, body={"detail": exc.detail}, headers=exc.headers)
+        except Exception:
+            self.store.rollback()  # a bug in a behaviour must not leave half a write behind
+            raise
+        self.journal.append(
+            (
+                time.time(),
+                seen[0],
+                scope["method"],
+                path,
+                scope.get("query_string", b""),
+                seen[1],
+                reply.status,
+            )
+        )
         await send_reply(send, reply)
 
-    async def _handle(self, scope: Scope, receive: Receive, path: str) -> Reply:
+    async def _handle(self, scope: Scope, receive: Receive, path: str, seen: list[Any]) -> Reply:
         method = scope["method"]
         if path == "/openapi.json" and method == "GET":
             return self._openapi
@@ -125,10 +143,12 @@ class MountedApi:
                 )
             if self.api_keys is not None and api_key not in self.api_keys:
                 raise ApiError(401, "Invalid API key")
+        seen[0] = api_key
         try:
             raw_body = await read_body(receive, self.max_body)
         except BodyTooLarge:
             raise ApiError(413, f"Request body larger than {self.max_body} bytes") from None
+        seen[1] = raw_body
         validator = route.validator
         path_values, query_values, errors = validator.params(match.params, query_map(scope), headers)
         body: Any = None

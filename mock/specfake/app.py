@@ -11,17 +11,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from specfake.api import DEFAULT_MAX_BODY, Handler, MountedApi
+from specfake.admin import AdminApi
+from specfake.api import DEFAULT_MAX_BODY, MountedApi
+from specfake.behaviours import Options
+from specfake.calls import Handler
+from specfake.clock import Clock
 from specfake.contract import Contract, builtin_contracts, load_contract
+from specfake.store import MemoryStore, Store
 
 
 class SpecfakeApp:
     """Dispatches on the mount prefix before anything else: the hot path is one string test."""
 
-    def __init__(self, apis: list[MountedApi]) -> None:
+    def __init__(self, apis: list[MountedApi], *, admin_token: str | None = None) -> None:
         self.apis = sorted(apis, key=lambda a: len(a.prefix), reverse=True)
         self._mounts = [(api.prefix, len(api.prefix), api) for api in self.apis]
-        self.fallback = Starlette(routes=[Route("/", self._index)])
+        self.admin = AdminApi(self, admin_token)
+        self.fallback = Starlette(routes=[Route("/", self._index), *self.admin.routes()])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -61,20 +67,43 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     handlers: dict[str, dict[str, Handler]] | None = None,
     api_keys: Iterable[str] | None = None,
+    state: str | Path | None = None,
+    clock: Clock | None = None,
+    options: dict[str, str] | None = None,
+    admin_token: str | None = None,
 ) -> SpecfakeApp:
     """Build the fake for ``contracts`` (built-in names or paths; default: every built-in).
 
     ``api_keys``: the only keys accepted (each one a tenant); None accepts any non-empty key.
+    ``state``: a SQLite file that keeps every acknowledged write across restarts.
+    ``options``: behaviour knobs by name (see each behaviour module).
     """
     keys = frozenset(api_keys) if api_keys is not None else None
     chosen = list(contracts) if contracts is not None else list(builtin_contracts().values())
     loaded = [c if isinstance(c, Contract) else load_contract(c) for c in chosen]
     handlers = handlers or {}
     apis = [
-        MountedApi(c, seed=seed, max_body=max_body, handlers=handlers.get(c.name), api_keys=keys)
+        MountedApi(
+            c,
+            seed=seed,
+            max_body=max_body,
+            handlers=handlers.get(c.name),
+            api_keys=keys,
+            store=_store(state, c.name),
+            clock=clock,
+            options=Options(dict(options or {})),
+        )
         for c in loaded
     ]
     prefixes = [a.prefix for a in apis]
     if len(set(prefixes)) != len(prefixes):
         raise ValueError(f"two contracts share a mount prefix: {prefixes}")
-    return SpecfakeApp(apis)
+    return SpecfakeApp(apis, admin_token=admin_token)
+
+
+def _store(state: str | Path | None, namespace: str) -> Store:
+    if state is None:
+        return MemoryStore()
+    from specfake.sqlite_store import SqliteStore
+
+    return SqliteStore(state, namespace)

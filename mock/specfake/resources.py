@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specfake.answers import ContractAnswers
-from specfake.api import Call, Handler
+from specfake.calls import Call, Handler
 from specfake.contract import Contract, Operation
 from specfake.errors import ApiError
 from specfake.generate import GenContext
@@ -51,7 +51,6 @@ class ResourceLayer:
         self.resources: list[Resource] = []
         self._registry = registry_for(contract)
         self._reflect: dict[str, list[tuple[str, SchemaValidator]]] = {}
-        self._counter = 0
         self._infer()
 
     # -- inference -------------------------------------------------------------------------------
@@ -174,9 +173,14 @@ class ResourceLayer:
                 if op.method == "DELETE":
                     self.store.delete(call.api_key, resource.kind, key)
                 elif op.method in ("PATCH", "PUT") and isinstance(call.body, dict):
-                    for name, validator in reflect:
-                        if name in call.body and validator.is_valid(call.body[name]):
-                            stored[name] = call.body[name]
+                    changed = {
+                        name: call.body[name]
+                        for name, validator in reflect
+                        if name in call.body and validator.is_valid(call.body[name])
+                    }
+                    if changed:
+                        stored = {**stored, **changed}
+                        self.store.put(call.api_key, resource.kind, key, stored)
                 if resource.kind in same_shape and op.method != "DELETE":
                     return Reply(op.success.status if op.success else 200, body=stored)
                 reply = self.answers.reply(call)
@@ -247,8 +251,8 @@ class ResourceLayer:
         return list_items
 
     def _new_id(self, resource: Resource) -> str:
-        self._counter += 1
-        rng = random.Random(f"{self.seed}:{resource.kind}:{self._counter}")
+        number = self.store.next_number(resource.kind)
+        rng = random.Random(f"{self.seed}:{resource.kind}:{number}")
         if resource.id_format == "uuid":
             return str(uuid.UUID(int=rng.getrandbits(128), version=4))
         return f"{rng.getrandbits(64):016x}"

@@ -1,0 +1,148 @@
+"""``/__admin``: reset, export and import state, read the request journal.
+
+Refused (403) from anything but loopback unless the caller presents the configured admin token
+in ``X-Specfake-Admin-Token``: the admin API can read every tenant's data.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from specfake.app import SpecfakeApp
+
+LOOPBACK = ("127.", "::1", "localhost")
+TOKEN_HEADER = "x-specfake-admin-token"
+
+
+class AdminApi:
+    def __init__(self, app: SpecfakeApp, token: str | None = None) -> None:
+        self.app = app
+        self.token = token
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/__admin", self.index, methods=["GET"]),
+            Route("/__admin/reset", self.reset, methods=["POST"]),
+            Route("/__admin/state", self.export, methods=["GET"]),
+            Route("/__admin/state", self.import_, methods=["PUT", "POST"]),
+            Route("/__admin/journal", self.journal, methods=["GET"]),
+            Route("/__admin/journal", self.clear_journal, methods=["DELETE"]),
+        ]
+
+    def _refused(self, request: Request) -> Response | None:
+        host = request.client.host if request.client else ""
+        if host.startswith(LOOPBACK) or host == "testclient":
+            return None
+        given = request.headers.get(TOKEN_HEADER, "")
+        if self.token and hmac.compare_digest(given, self.token):
+            return None
+        return JSONResponse({"detail": "The admin API answers loopback callers or the admin token only"}, 403)
+
+    def _apis(self, request: Request) -> list[Any]:
+        name = request.query_params.get("contract")
+        if not name:
+            return list(self.app.apis)
+        try:
+            return [self.app.api(name)]
+        except KeyError:
+            return []
+
+    async def index(self, request: Request) -> Response:
+        if refused := self._refused(request):
+            return refused
+        return JSONResponse(
+            {
+                "endpoints": {
+                    "POST /__admin/reset[?contract=NAME][&tenant=KEY]": "back to the start-up state",
+                    "GET /__admin/state[?contract=NAME]": "export state as JSON",
+                    "PUT /__admin/state": "import an export (replaces the contracts it names)",
+                    "GET /__admin/journal[?contract=NAME][&tenant=KEY][&limit=N]": "recent requests",
+                    "DELETE /__admin/journal": "empty the journal",
+                },
+                "contracts": sorted(api.contract.name for api in self.app.apis),
+            }
+        )
+
+    async def reset(self, request: Request) -> Response:
+        if refused := self._refused(request):
+            return refused
+        apis = self._apis(request)
+        if not apis:
+            return JSONResponse({"detail": "no such contract"}, 404)
+        tenant = request.query_params.get("tenant")
+        for api in apis:
+            api.store.reset(tenant)
+            if tenant is None:
+                api.journal.clear()
+        return JSONResponse({"reset": [a.contract.name for a in apis], "tenant": tenant})
+
+    async def export(self, request: Request) -> Response:
+        if refused := self._refused(request):
+            return refused
+        apis = self._apis(request)
+        if not apis:
+            return JSONResponse({"detail": "no such contract"}, 404)
+        body = {api.contract.name: api.store.export() for api in apis}
+        return Response(orjson.dumps(body, option=orjson.OPT_INDENT_2), media_type="application/json")
+
+    async def import_(self, request: Request) -> Response:
+        if refused := self._refused(request):
+            return refused
+        try:
+            snapshot = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            return JSONResponse({"detail": f"not JSON: {exc}"}, 422)
+        if not isinstance(snapshot, dict):
+            return JSONResponse({"detail": "expected {contract name: state export}"}, 422)
+        names = {api.contract.name for api in self.app.apis}
+        unknown = sorted(set(snapshot) - names)
+        if unknown:
+            return JSONResponse({"detail": f"unknown contracts: {unknown}"}, 422)
+        for name, state in snapshot.items():
+            try:
+                self.app.api(name).store.load(state)
+            except (ValueError, TypeError, AttributeError) as exc:
+                return JSONResponse({"detail": f"{name}: {exc}"}, 422)
+        return JSONResponse({"imported": sorted(snapshot)})
+
+    async def journal(self, request: Request) -> Response:
+        if refused := self._refused(request):
+            return refused
+        tenant = request.query_params.get("tenant")
+        try:
+            limit = int(request.query_params.get("limit", "100"))
+        except ValueError:
+            return JSONResponse({"detail": [{"loc": ["query", "limit"], "msg": "not an integer"}]}, 422)
+        entries = []
+        for api in self._apis(request):
+            for at, key, method, path, query, body, status in api.journal:
+                if tenant is not None and key != tenant:
+                    continue
+                entries.append(
+                    {
+                        "at": at,
+                        "contract": api.contract.name,
+                        "tenant": key,
+                        "method": method,
+                        "path": api.prefix + path,
+                        "query": query.decode("latin-1"),
+                        "body": body.decode("utf-8", "replace"),
+                        "status": status,
+                    }
+                )
+        entries.sort(key=lambda e: e["at"])
+        return JSONResponse({"entries": entries[-limit:] if limit > 0 else []})
+
+    async def clear_journal(self, request: Request) -> Response:
+        if refused := self._refused(request):
+            return refused
+        for api in self._apis(request):
+            api.journal.clear()
+        return Response(status_code=204)

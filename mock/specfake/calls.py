@@ -1,0 +1,31 @@
+"""What a behaviour receives (a validated ``Call``) and what it is (a ``Handler``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from specfake.contract import Operation
+from specfake.http import Reply
+
+
+@dataclass
+class Call:
+    """A validated request, as behaviours see it.
+
+    ``query`` holds coerced values (arrays as lists); ``body`` is the parsed JSON or None.
+    ``api_key`` is the tenant; ``seed`` is derived from the server seed and the request bytes, so
+    the same request to the same server answers the same generated data.
+    """
+
+    operation: Operation
+    path: dict[str, Any]
+    query: dict[str, Any]
+    headers: dict[str, str]
+    body: Any
+    api_key: str
+    seed: int
+
+
+Handler = Callable[[Call], "Reply | Awaitable[Reply]"]
