@@ -1,0 +1,143 @@
+"""Shared state helpers for the Humanloop behaviour modules.
+
+Every stored object is kept in the exact shape the SDK reads back (the contract's response
+model), so get/list answer the stored dict as it is. Kinds (store buckets) are named here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specfake.behaviours import BehaviourContext
+from specfake.calls import Call
+from specfake.errors import ApiError
+
+# store kinds
+PROJECTS = "projects"
+PROJECT_NAMES = "project_names"  # name -> {"id": project id}
+CONFIGS = "model_configs"
+LOGS = "logs"
+SESSIONS = "sessions"
+FEEDBACK = "feedback"
+EXPERIMENTS = "experiments"
+DATASETS = "datasets"
+DATAPOINTS = "datapoints"
+EVALUATORS = "evaluators"
+EVALUATIONS = "evaluations"
+ENVIRONMENTS = "environments"
+
+# id prefixes the SDK model docs name
+PREFIX = {
+    PROJECTS: "pr_",
+    CONFIGS: "config_",
+    LOGS: "data_",
+    SESSIONS: "sesh_",
+    EVALUATIONS: "ev_",
+    DATASETS: "evts_",
+    EVALUATORS: "evfn_",
+    EXPERIMENTS: "exp_",
+    ENVIRONMENTS: "env_",
+    FEEDBACK: "ann_",
+    DATAPOINTS: "evdp_",
+}
+TEAM_ID = "tm_specfake"
+USER_ID = "usr_specfake"
+
+
+def not_found(what: str, ident: Any) -> ApiError:
+    return ApiError(404, f"{what} with id {ident!r} not found")
+
+
+def unprocessable(loc: list[Any], msg: str, kind: str = "value_error") -> ApiError:
+    """A FastAPI-style 422 naming the field, for rules the schema cannot state."""
+    return ApiError(422, [{"loc": loc, "msg": msg, "type": kind}])
+
+
+class HumanloopState:
+    """The tenant-scoped view of the store every Humanloop module works through."""
+
+    def __init__(self, ctx: BehaviourContext) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+
+    def new_id(self, kind: str) -> str:
+        return self.ctx.new_id(PREFIX[kind])
+
+    def now(self) -> str:
+        return self.ctx.now()
+
+    # -- generic access --------------------------------------------------------------------------
+
+    def get(self, call: Call, kind: str, key: str) -> dict[str, Any] | None:
+        return self.store.get(call.api_key, kind, key)
+
+    def require(self, call: Call, kind: str, key: str, what: str) -> dict[str, Any]:
+        found = self.store.get(call.api_key, kind, key)
+        if found is None:
+            raise not_found(what, key)
+        return found
+
+    def put(self, call: Call, kind: str, key: str, value: dict[str, Any]) -> None:
+        self.store.put(call.api_key, kind, key, value)
+
+    def delete(self, call: Call, kind: str, key: str) -> bool:
+        return self.store.delete(call.api_key, kind, key)
+
+    def all(self, call: Call, kind: str) -> list[dict[str, Any]]:
+        return self.store.list(call.api_key, kind)
+
+    # -- projects --------------------------------------------------------------------------------
+
+    def project_by_name(self, call: Call, name: str) -> dict[str, Any] | None:
+        ref = self.store.get(call.api_key, PROJECT_NAMES, name)
+        return self.store.get(call.api_key, PROJECTS, ref["id"]) if ref else None
+
+    def create_project(self, call: Call, name: str, **fields: Any) -> dict[str, Any]:
+        now = self.now()
+        project: dict[str, Any] = {
+            "id": self.new_id(PROJECTS),
+            "name": name,
+            "users": [],
+            "data_count": 0,
+            "feedback_types": [
+                {"type": t, "values": None} for t in ("rating", "action", "issue", "correction", "comment")
+            ],
+            "team_id": TEAM_ID,
+            "created_at": now,
+            "updated_at": now,
+            "active_experiment": None,
+            "active_config": None,
+            "config_type": None,
+            "active_evaluators": None,
+            "directory_id": None,
+            **fields,
+        }
+        self.put(call, PROJECTS, project["id"], project)
+        self.store.put(call.api_key, PROJECT_NAMES, name, {"id": project["id"]})
+        return project
+
+    def resolve_project(self, call: Call, body: dict[str, Any], create: bool = True) -> dict[str, Any]:
+        """``project`` (a name, created on first use) or ``project_id``; one is required."""
+        project_id = body.get("project_id")
+        if project_id:
+            return self.require(call, PROJECTS, project_id, "Project")
+        name = body.get("project")
+        if name:
+            found = self.project_by_name(call, name)
+            if found is not None:
+                return found
+            if create:
+                return self.create_project(call, name)
+            raise not_found("Project", name)
+        raise unprocessable(["body", "project"], "Either project or project_id must be provided")
+
+
+def page_envelope(records: list[Any], page: int, size: int, base: int) -> dict[str, Any]:
+    """``{records, page, size, total}``; ``base`` is the first page's number (0 or 1)."""
+    start = max(page - base, 0) * max(size, 0)
+    return {
+        "records": records[start : start + max(size, 0)],
+        "page": page,
+        "size": size,
+        "total": len(records),
+    }
