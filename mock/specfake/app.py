@@ -18,6 +18,7 @@ from specfake.calls import Handler
 from specfake.clock import Clock
 from specfake.contract import Contract, builtin_contracts, load_contract
 from specfake.store import MemoryStore, Store
+from specfake.world import build_world, builtin_fixtures
 
 
 class SpecfakeApp:
@@ -71,12 +72,15 @@ def create_app(
     clock: Clock | None = None,
     options: dict[str, str] | None = None,
     admin_token: str | None = None,
+    fixtures: str | Path | None = None,
 ) -> SpecfakeApp:
     """Build the fake for ``contracts`` (built-in names or paths; default: every built-in).
 
     ``api_keys``: the only keys accepted (each one a tenant); None accepts any non-empty key.
     ``state``: a SQLite file that keeps every acknowledged write across restarts.
     ``options``: behaviour knobs by name (see each behaviour module).
+    ``fixtures``: a fixtures directory (``"builtin"`` for the shipped demo world) every tenant
+    starts from; None starts empty.
     """
     keys = frozenset(api_keys) if api_keys is not None else None
     chosen = list(contracts) if contracts is not None else list(builtin_contracts().values())
@@ -98,6 +102,14 @@ def create_app(
     prefixes = [a.prefix for a in apis]
     if len(set(prefixes)) != len(prefixes):
         raise ValueError(f"two contracts share a mount prefix: {prefixes}")
+    if fixtures is not None:
+        directory = builtin_fixtures() if str(fixtures) == "builtin" else Path(fixtures)
+        if not directory.is_dir():
+            raise ValueError(f"fixtures directory {directory} does not exist")
+        for api in apis:
+            template = build_world(api, directory, seed)
+            if template is not None:
+                api.store.set_template(template)
     return SpecfakeApp(apis, admin_token=admin_token)
 
 

@@ -15,12 +15,23 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from specfake.app import create_app
+    from specfake.scenario import ScenarioError
     from specfake.server import uvicorn_config
 
     try:
         keys = None if not args.api_key or "*" in args.api_key else args.api_key
-        app = create_app(args.contract or None, seed=args.seed, max_body=args.max_body, api_keys=keys)
-    except (ContractError, ValueError) as exc:
+        options = dict(_option(text) for text in args.option or [])
+        app = create_app(
+            args.contract or None,
+            seed=args.seed,
+            max_body=args.max_body,
+            api_keys=keys,
+            state=args.state,
+            options=options,
+            admin_token=args.admin_token,
+            fixtures=None if args.empty else (args.fixtures or "builtin"),
+        )
+    except (ContractError, ScenarioError, ValueError) as exc:
         print(f"specfake: {exc}", file=sys.stderr)
         return 2
     host = args.host
@@ -34,6 +45,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"specfake: API keys accepted (one tenant each): {', '.join(keys)}")
     else:
         print("specfake: any non-empty API key is accepted (one tenant each)")
+    world = "none (--empty)" if args.empty else (args.fixtures or "built-in demo world")
+    print(f"specfake: fixtures: {world}; state: {args.state or 'in memory'}; admin API: /__admin")
     print(
         f"specfake: ready in {time.perf_counter() - started:.2f}s (seed {args.seed}); Ctrl-C stops",
         flush=True,
@@ -41,6 +54,13 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn_config(app, host, args.port, args.log_level))
     server.run()
     return 0
+
+
+def _option(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"--option expects NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="accept only this key (repeatable; each key is a tenant); '*' or none: any key",
     )
+    serve.add_argument("--state", metavar="FILE", help="keep state in this SQLite file across restarts")
+    world = serve.add_mutually_exclusive_group()
+    world.add_argument("--fixtures", metavar="DIR", help="start every tenant from this fixtures directory")
+    world.add_argument("--empty", action="store_true", help="start with no fixture data")
+    serve.add_argument(
+        "--option",
+        action="append",
+        metavar="NAME=VALUE",
+        help="behaviour option, e.g. evaluation_pace=2 (repeatable; see README)",
+    )
+    serve.add_argument("--admin-token", metavar="TOKEN", help="let non-loopback callers use /__admin with it")
     serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.set_defaults(func=_serve)

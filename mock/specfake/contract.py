@@ -160,10 +160,15 @@ def find_contract(name_or_path: str) -> Path:
     raise ContractError(f"no contract {name_or_path!r}: not a file, nor a built-in ({known})")
 
 
+# libyaml's loader parses the Humanloop contract in ~0.1 s against ~0.7 s for pure Python: most
+# of the cold-start budget.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_document(path: Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     try:
-        doc = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        doc = orjson.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_YAML_LOADER)
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
         raise ContractError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from exc
     if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3."):
