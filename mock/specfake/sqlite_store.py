@@ -34,11 +34,18 @@ class SqliteStore(MemoryStore):
         super().__init__()
         self.path = Path(path)
         self.namespace = namespace
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:  # a missing folder, or a file that is not SQLite
+            raise ValueError(f"state file {self.path}: {exc}") from exc
+        # Writes since the last commit: the latest value per key (None: deleted), the keys
+        # deleted at some point (their rows are dropped first, so a delete followed by a put
+        # lands at the end of the list on disk as it does in memory), new tenants, counters.
         self._pending: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+        self._pending_deleted: set[tuple[str, str, str]] = set()
         self._pending_tenants: set[str] = set()
         self._pending_counters: set[str] = set()
         self._read()
@@ -63,85 +70,128 @@ class SqliteStore(MemoryStore):
                 self._pending[(tenant, kind, key)] = value
 
     def put(self, tenant: str, kind: str, key: str, value: dict[str, Any]) -> None:
-        super().put(tenant, kind, key, value)
-        self._pending[(tenant, kind, key)] = value
+        with self._lock:
+            super().put(tenant, kind, key, value)
+            self._pending[(tenant, kind, key)] = value
 
     def delete(self, tenant: str, kind: str, key: str) -> bool:
-        if not super().delete(tenant, kind, key):
-            return False
-        self._pending[(tenant, kind, key)] = None
-        return True
+        with self._lock:
+            if not super().delete(tenant, kind, key):
+                return False
+            self._pending[(tenant, kind, key)] = None
+            self._pending_deleted.add((tenant, kind, key))
+            return True
 
     def next_number(self, name: str) -> int:
-        value = super().next_number(name)
-        self._pending_counters.add(name)
-        return value
+        with self._lock:
+            value = super().next_number(name)
+            self._pending_counters.add(name)
+            return value
 
     def commit(self) -> None:
-        super().commit()
-        if not (self._pending or self._pending_tenants or self._pending_counters):
-            return
-        ns = self.namespace
+        """One SQLite transaction per request, before its answer is sent."""
+        with self._lock:
+            super().commit()
+            if not (self._pending or self._pending_tenants or self._pending_counters):
+                return
+            ns = self.namespace
+            self._write(
+                tenants=[(ns, t) for t in self._pending_tenants],
+                deletes=[(ns, t, k, key) for t, k, key in self._pending_deleted],
+                upserts=[
+                    (ns, t, k, key, orjson.dumps(v))
+                    for (t, k, key), v in self._pending.items()
+                    if v is not None
+                ],
+                counters=[(ns, name, self._counters[name]) for name in self._pending_counters],
+            )
+            self._clear_pending()
+
+    def _write(
+        self,
+        *,
+        tenants: list[tuple[str, str]],
+        deletes: list[tuple[str, str, str, str]],
+        upserts: list[tuple[str, str, str, str, bytes]],
+        counters: list[tuple[str, str, int]],
+        wipe: str | None = None,
+    ) -> None:
+        """One transaction: optionally drop every row of tenant ``wipe`` ("" = all), then write."""
         db = self._db
+        ns = self.namespace
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.executemany(
-                "INSERT OR IGNORE INTO tenants (ns, tenant) VALUES (?, ?)",
-                [(ns, t) for t in self._pending_tenants],
-            )
-            upserts = [(ns, t, k, key, orjson.dumps(v)) for (t, k, key), v in self._pending.items() if v]
-            deletes = [(ns, t, k, key) for (t, k, key), v in self._pending.items() if v is None]
+            if wipe == "":
+                for table in ("items", "tenants", "counters"):
+                    db.execute(f"DELETE FROM {table} WHERE ns = ?", (ns,))  # fixed names, not input
+            elif wipe is not None:
+                db.execute("DELETE FROM items WHERE ns = ? AND tenant = ?", (ns, wipe))
+                db.execute("DELETE FROM tenants WHERE ns = ? AND tenant = ?", (ns, wipe))
+            db.executemany("INSERT OR IGNORE INTO tenants (ns, tenant) VALUES (?, ?)", tenants)
+            db.executemany("DELETE FROM items WHERE ns = ? AND tenant = ? AND kind = ? AND key = ?", deletes)
             db.executemany(
                 "INSERT INTO items (ns, tenant, kind, key, value) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (ns, tenant, kind, key) DO UPDATE SET value = excluded.value",
                 upserts,
             )
-            db.executemany("DELETE FROM items WHERE ns = ? AND tenant = ? AND kind = ? AND key = ?", deletes)
             db.executemany(
                 "INSERT INTO counters (ns, name, value) VALUES (?, ?, ?) "
                 "ON CONFLICT (ns, name) DO UPDATE SET value = excluded.value",
-                [(ns, name, self._counters[name]) for name in self._pending_counters],
+                counters,
             )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _clear_pending(self) -> None:
         self._pending.clear()
+        self._pending_deleted.clear()
         self._pending_tenants.clear()
         self._pending_counters.clear()
 
     def rollback(self) -> None:
-        super().rollback()
-        self._pending.clear()
-        self._pending_tenants.clear()
-        # Counters only grow: a number handed out and rolled back is simply never reused.
-        self.commit()
-
-    def _rewrite(self) -> None:
-        """Replace the file's rows for this namespace with memory (reset and import)."""
-        ns = (self.namespace,)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        for table in ("items", "tenants", "counters"):
-            db.execute(f"DELETE FROM {table} WHERE ns = ?", ns)  # fixed table names, not input
-        db.execute("COMMIT")
-        self._pending = {
-            (tenant, kind, key): value
-            for tenant, kinds in self._data.items()
-            for kind, bucket in kinds.items()
-            for key, value in bucket.items()
-        }
-        self._pending_tenants = set(self._data)
-        self._pending_counters = set(self._counters)
-        self.commit()
+        with self._lock:
+            super().rollback()
+            self._pending.clear()
+            self._pending_deleted.clear()
+            self._pending_tenants.clear()
+            # Counters only grow: a number handed out and rolled back is simply never reused.
+            self.commit()
 
     def reset(self, tenant: str | None = None) -> None:
-        super().reset(tenant)
-        self._rewrite()
+        """Forget a tenant (or all) on disk too; counters stay, so ids are never reused."""
+        with self._lock:
+            super().reset(tenant)
+            self._clear_pending()
+            ns = self.namespace
+            self._write(
+                tenants=[],
+                deletes=[],
+                upserts=[],
+                counters=[(ns, name, value) for name, value in self._counters.items()],
+                wipe="" if tenant is None else tenant,
+            )
 
     def load(self, snapshot: dict[str, Any]) -> None:
-        super().load(snapshot)
-        self._rewrite()
+        """Replace this namespace's rows with the snapshot, in list order, in one transaction."""
+        with self._lock:
+            super().load(snapshot)
+            self._clear_pending()
+            ns = self.namespace
+            self._write(
+                tenants=[(ns, tenant) for tenant in self._data],
+                deletes=[],
+                upserts=[
+                    (ns, tenant, kind, key, orjson.dumps(value))
+                    for tenant, kinds in self._data.items()
+                    for kind, bucket in kinds.items()
+                    for key, value in bucket.items()
+                ],
+                counters=[(ns, name, value) for name, value in self._counters.items()],
+                wipe="",
+            )
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()

@@ -13,10 +13,13 @@ sees the demo data and none sees another's changes.
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any, Protocol
 
 Tenants = dict[str, dict[str, dict[str, dict[str, Any]]]]
+FORMAT = "specfake-state/1"
 _MISSING = object()
+_NEW_TENANT = "\0new-tenant"  # undo-log kind: the tenant was materialised in this transaction
 
 
 class Store(Protocol):
@@ -34,13 +37,20 @@ class Store(Protocol):
 
 
 class MemoryStore:
-    """``{tenant: {kind: {key: value}}}``; insertion order gives stable list order."""
+    """``{tenant: {kind: {key: value}}}``; insertion order gives stable list order.
+
+    Requests all run on the server's event-loop thread, but the store is built on another one
+    (``LiveServer``) and tests and the admin API read it from theirs: one re-entrant lock keeps
+    every method whole.
+    """
 
     def __init__(self) -> None:
         self._data: Tenants = {}
         self._counters: dict[str, int] = {}
         self._template: dict[str, dict[str, dict[str, Any]]] | None = None
-        self._undo: list[tuple[str, str, str, Any]] = []
+        # (tenant, kind, key, previous value or _MISSING, position the key held before a delete)
+        self._undo: list[tuple[str, str, str, Any, int]] = []
+        self._lock = threading.RLock()
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -49,6 +59,9 @@ class MemoryStore:
         if data is None:
             data = copy.deepcopy(self._template) if self._template else {}
             self._data[tenant] = data
+            # Undone like a write: a request that fails leaves no half-made tenant behind (the
+            # SQLite store would otherwise hold it in memory but never on disk).
+            self._undo.append((tenant, _NEW_TENANT, "", _MISSING, -1))
             self._materialised(tenant, data)
         return data
 
@@ -56,73 +69,128 @@ class MemoryStore:
         """Hook: a tenant was created from the template."""
 
     def get(self, tenant: str, kind: str, key: str) -> dict[str, Any] | None:
-        return self._tenant(tenant).get(kind, {}).get(key)
+        with self._lock:
+            return self._tenant(tenant).get(kind, {}).get(key)
 
     def list(self, tenant: str, kind: str) -> list[dict[str, Any]]:
-        return list(self._tenant(tenant).get(kind, {}).values())
+        with self._lock:
+            return list(self._tenant(tenant).get(kind, {}).values())
 
     # -- writes ----------------------------------------------------------------------------------
 
     def put(self, tenant: str, kind: str, key: str, value: dict[str, Any]) -> None:
-        bucket = self._tenant(tenant).setdefault(kind, {})
-        self._undo.append((tenant, kind, key, bucket.get(key, _MISSING)))
-        bucket[key] = value
+        with self._lock:
+            bucket = self._tenant(tenant).setdefault(kind, {})
+            self._undo.append((tenant, kind, key, bucket.get(key, _MISSING), -1))
+            bucket[key] = value
 
     def delete(self, tenant: str, kind: str, key: str) -> bool:
-        bucket = self._tenant(tenant).get(kind, {})
-        previous = bucket.pop(key, _MISSING)
-        if previous is _MISSING:
-            return False
-        self._undo.append((tenant, kind, key, previous))
-        return True
+        with self._lock:
+            bucket = self._tenant(tenant).get(kind, {})
+            if key not in bucket:
+                return False
+            position = list(bucket).index(key)  # a rollback puts it back where lists saw it
+            self._undo.append((tenant, kind, key, bucket.pop(key), position))
+            return True
 
     def next_number(self, name: str) -> int:
         """A counter that never repeats for the life of the store (ids are drawn from it)."""
-        value = self._counters.get(name, 0) + 1
-        self._counters[name] = value
-        return value
+        with self._lock:
+            value = self._counters.get(name, 0) + 1
+            self._counters[name] = value
+            return value
 
     def commit(self) -> None:
-        self._undo.clear()
+        with self._lock:
+            self._undo.clear()
 
     def rollback(self) -> None:
-        """Undo the puts and deletes since the last commit (in-place edits are the caller's)."""
-        for tenant, kind, key, previous in reversed(self._undo):
-            bucket = self._data.setdefault(tenant, {}).setdefault(kind, {})
-            if previous is _MISSING:
-                bucket.pop(key, None)
-            else:
-                bucket[key] = previous
-        self._undo.clear()
+        """Undo the puts and deletes since the last commit (in-place edits are the caller's).
+
+        Steps are undone newest first, each exactly (a deleted key returns to its old place), so
+        the store, its list order included, is what it was at the last commit.
+        """
+        with self._lock:
+            for tenant, kind, key, previous, position in reversed(self._undo):
+                if kind == _NEW_TENANT:
+                    self._data.pop(tenant, None)
+                    continue
+                bucket = self._data.setdefault(tenant, {}).setdefault(kind, {})
+                if previous is _MISSING:
+                    bucket.pop(key, None)
+                elif position < 0 or key in bucket:
+                    bucket[key] = previous
+                else:
+                    items = list(bucket.items())
+                    items.insert(position, (key, previous))
+                    bucket.clear()
+                    bucket.update(items)
+            self._undo.clear()
 
     # -- whole-store operations ------------------------------------------------------------------
 
     def reset(self, tenant: str | None = None) -> None:
-        """Forget a tenant (or all): it starts again from the template on next touch."""
-        if tenant is None:
-            self._data.clear()
-        else:
-            self._data.pop(tenant, None)
-        self._undo.clear()
+        """Forget a tenant (or all): it starts again from the template on next touch.
+
+        Counters are kept, so ids handed out before a reset are never handed out again.
+        """
+        with self._lock:
+            if tenant is None:
+                self._data.clear()
+            else:
+                self._data.pop(tenant, None)
+            self._undo.clear()
 
     def set_template(self, template: dict[str, dict[str, dict[str, Any]]] | None) -> None:
-        self._template = template
+        with self._lock:
+            self._template = template
 
     def export(self) -> dict[str, Any]:
-        return copy.deepcopy(
-            {
-                "format": "specfake-state/1",
-                "counters": self._counters,
-                "template": self._template,
-                "tenants": self._data,
-            }
-        )
+        with self._lock:
+            state = {"counters": self._counters, "template": self._template, "tenants": self._data}
+            return {"format": FORMAT, **copy.deepcopy(state)}
 
     def load(self, snapshot: dict[str, Any]) -> None:
-        if snapshot.get("format") != "specfake-state/1":
-            raise ValueError("not a specfake state export (format specfake-state/1)")
+        """Replace everything with an ``export()``; a malformed one raises ValueError, changing nothing."""
+        check_snapshot(snapshot)
         snapshot = copy.deepcopy(snapshot)
-        self._counters = dict(snapshot.get("counters") or {})
-        self._template = snapshot.get("template")
-        self._data = dict(snapshot.get("tenants") or {})
-        self._undo.clear()
+        with self._lock:
+            self._counters = {name: int(value) for name, value in (snapshot.get("counters") or {}).items()}
+            self._template = snapshot.get("template")
+            self._data = dict(snapshot.get("tenants") or {})
+            self._undo.clear()
+
+
+def check_snapshot(snapshot: Any) -> None:
+    """Raise ValueError naming the first part of ``snapshot`` that is not a state export.
+
+    Checked before anything is replaced, so a bad import cannot leave a store half-loaded or
+    holding shapes that would turn later requests into 500s.
+    """
+    if not isinstance(snapshot, dict) or snapshot.get("format") != FORMAT:
+        raise ValueError(f"not a specfake state export (format {FORMAT})")
+    counters = snapshot.get("counters")
+    counters = {} if counters is None else counters
+    if not isinstance(counters, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counters.values()
+    ):
+        raise ValueError("counters: expected {name: non-negative integer}")
+    if snapshot.get("template") is not None:
+        _check_tenant("template", snapshot["template"])
+    tenants = snapshot.get("tenants")
+    tenants = {} if tenants is None else tenants
+    if not isinstance(tenants, dict):
+        raise ValueError("tenants: expected {tenant: {kind: {key: object}}}")
+    for tenant, data in tenants.items():
+        _check_tenant(f"tenants.{tenant}", data)
+
+
+def _check_tenant(where: str, data: Any) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected {{kind: {{key: object}}}}")
+    for kind, bucket in data.items():
+        if not isinstance(bucket, dict):
+            raise ValueError(f"{where}.{kind}: expected {{key: object}}")
+        for key, value in bucket.items():
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}.{kind}.{key}: expected an object")
