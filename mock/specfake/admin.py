@@ -7,6 +7,7 @@ in ``X-Specfake-Admin-Token``: the admin API can read every tenant's data.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -14,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from specfake.store import check_snapshot
+
 if TYPE_CHECKING:
     from specfake.app import SpecfakeApp
 
-LOOPBACK = ("127.", "::1", "localhost")
 TOKEN_HEADER = "x-specfake-admin-token"
 
 
@@ -37,8 +39,7 @@ class AdminApi:
         ]
 
     def _refused(self, request: Request) -> Response | None:
-        host = request.client.host if request.client else ""
-        if host.startswith(LOOPBACK) or host == "testclient":
+        if _is_loopback(request.client.host if request.client else ""):
             return None
         given = request.headers.get(TOKEN_HEADER, "")
         if self.token and hmac.compare_digest(given, self.token):
@@ -105,11 +106,13 @@ class AdminApi:
         unknown = sorted(set(snapshot) - names)
         if unknown:
             return JSONResponse({"detail": f"unknown contracts: {unknown}"}, 422)
-        for name, state in snapshot.items():
+        for name, state in snapshot.items():  # every part checked before any store changes
             try:
-                self.app.api(name).store.load(state)
-            except (ValueError, TypeError, AttributeError) as exc:
+                check_snapshot(state)
+            except ValueError as exc:
                 return JSONResponse({"detail": f"{name}: {exc}"}, 422)
+        for name, state in snapshot.items():
+            self.app.api(name).store.load(state)
         return JSONResponse({"imported": sorted(snapshot)})
 
     async def journal(self, request: Request) -> Response:
@@ -146,3 +149,15 @@ class AdminApi:
         for api in self._apis(request):
             api.journal.clear()
         return Response(status_code=204)
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and IPv4-mapped ::ffff:127.x; ``testclient`` is Starlette's in-process client."""
+    if host == "testclient":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
