@@ -6,12 +6,12 @@ timestamps; a served fake uses the wall clock so what clients create looks curre
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 
 class Clock:
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(timezone.utc)
 
     def iso(self) -> str:
         return iso(self.now())
@@ -32,4 +32,4 @@ class SteppingClock(Clock):
 
 def iso(moment: datetime) -> str:
     """ISO 8601 with microseconds and an explicit offset, as FastAPI serialises datetimes."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

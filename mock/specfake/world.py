@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from specfake.scenario import Scenario, ScenarioError
 from specfake.store import MemoryStore
 
 WORLD_TENANT = "fixtures"
-WORLD_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+WORLD_START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
 
 def builtin_fixtures() -> Path:

@@ -1,0 +1,209 @@
+"""``make bench``: specfake's speed, latency, start-up and memory, side by side with bare Starlette.
+
+Both servers run one uvicorn process pinned to core 0; wrk drives them from core 1 over loopback.
+Every figure comes from this run; targets are printed next to what was measured, with the ratio
+to bare Starlette measured in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from specfake.server import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+DURATION = os.environ.get("BENCH_DURATION", "5s")
+CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "64")
+KEY = "bench-key"
+TARGETS = {"get_rps": 20_000, "post_rps": 15_000, "p99_ms": 5.0, "cold_start_s": 1.0}
+SGP_BODY = (
+    '{"account_id":"acct_bench","application_spec_id":"app_bench","name":"bench run",'
+    '"description":"load","type":"default"}'
+)
+LOG_BODY = '{"project":"bench","inputs":{"q":"hi"},"output":"hello there","source":"bench"}'
+
+
+def pin(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+@contextmanager
+def server(command: list[str], ready_url: str) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = started + 30
+        while True:
+            try:
+                if httpx.get(ready_url, timeout=0.5).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.perf_counter() > deadline:
+                raise RuntimeError(f"{command[0]} did not start: {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.005)
+        yield process, time.perf_counter() - started
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wrk(url: str, *, body: str | None = None, headers: dict[str, str] | None = None) -> dict[str, float]:
+    script = None
+    command = [*pin(1), "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    if body is not None:
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(
+            f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{body}]]\n'
+        )
+        script.close()
+        command += ["-s", script.name]
+    try:
+        out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        if script is not None:
+            os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "rps": rps,
+        "p99_ms": p99,
+        "non_2xx": float(bad.group(1)) if bad else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def bench_bare() -> dict[str, dict[str, float]]:
+    port = free_port()
+    python = sys.executable
+    command = [*pin(0), python, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
+    base = f"http://127.0.0.1:{port}"
+    with server(command, f"{base}/items/seed") as (process, started):
+        idle = rss_mb(process.pid)
+        get = wrk(f"{base}/items/seed")
+        post = wrk(f"{base}/items", body=SGP_BODY)
+        return {
+            "get": get,
+            "post": post,
+            "start": {"seconds": started, "rss_idle_mb": idle, "rss_after_mb": rss_mb(process.pid)},
+        }
+
+
+def bench_specfake() -> dict[str, dict[str, float]]:
+    port = free_port()
+    command = [*pin(0), sys.executable, "-m", "specfake.cli", "serve", "--port", str(port), "--empty"]
+    command += ["--api-key", KEY]
+    base = f"http://127.0.0.1:{port}"
+    with server(command, f"{base}/") as (process, started):
+        idle = rss_mb(process.pid)
+        sgp = {"x-api-key": KEY}
+        created = httpx.post(
+            f"{base}/sgp/v4/evaluations",
+            content=SGP_BODY,
+            headers={**sgp, "content-type": "application/json"},
+        )
+        created.raise_for_status()
+        evaluation = created.json()["id"]
+        hl = {"X-API-KEY": KEY}
+        project = httpx.post(f"{base}/humanloop/v4/projects", json={"name": "bench"}, headers=hl)
+        project.raise_for_status()
+        project_id = project.json()["id"]
+        out = {
+            "sgp_get": wrk(f"{base}/sgp/v4/evaluations/{evaluation}", headers=sgp),
+            "sgp_post": wrk(f"{base}/sgp/v4/evaluations", body=SGP_BODY, headers=sgp),
+            "hl_get": wrk(f"{base}/humanloop/v4/projects/{project_id}", headers=hl),
+            "hl_post": wrk(f"{base}/humanloop/v4/logs", body=LOG_BODY, headers=hl),
+        }
+        out["start"] = {"seconds": started, "rss_idle_mb": idle, "rss_after_mb": rss_mb(process.pid)}
+        return out
+
+
+def cold_start(runs: int = 5) -> float:
+    """Median seconds from spawning ``specfake serve`` (built-in world) to its first answer."""
+    times = []
+    for _ in range(runs):
+        port = free_port()
+        command = [sys.executable, "-m", "specfake.cli", "serve", "--port", str(port)]
+        with server(command, f"http://127.0.0.1:{port}/") as (_, started):
+            times.append(started)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("bench: wrk is needed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
+        return 2
+    print(f"bench: wrk -t1 -c{CONNECTIONS} -d{DURATION}; servers pinned to core 0, wrk to core 1\n")
+    bare = bench_bare()
+    fake = bench_specfake()
+    cold = cold_start()
+    rows = []
+
+    def row(label: str, measured: float, unit: str, target: str, ok: bool, ratio: str = "") -> None:
+        rows.append((label, f"{measured:,.1f} {unit}", target, ratio, "ok" if ok else "MISSED"))
+
+    for kind, key, target in (("GET", "get", "get_rps"), ("POST", "post", "post_rps")):
+        base = bare[key]["rps"]
+        row(f"bare Starlette {kind} req/s", base, "", "", True)
+        for api in ("sgp", "hl"):
+            m = fake[f"{api}_{key}"]
+            label = f"specfake {api} {kind} req/s" + (" (validated+stored)" if kind == "POST" else "")
+            ok = m["rps"] >= TARGETS[target] and m["non_2xx"] == 0
+            row(label, m["rps"], "", f">= {TARGETS[target]:,}", ok, f"{m['rps'] / base:.2f}x bare")
+    for name, m in fake.items():
+        if name != "start":
+            row(f"specfake {name} p99", m["p99_ms"], "ms", "< 5 ms", m["p99_ms"] < TARGETS["p99_ms"])
+            if m["non_2xx"]:
+                row(f"specfake {name} non-2xx answers", m["non_2xx"], "", "0", False)
+    row("specfake cold start (built-in world)", cold, "s", "< 1 s", cold < TARGETS["cold_start_s"])
+    row("bare Starlette cold start", bare["start"]["seconds"], "s", "", True)
+    ratio = fake["start"]["rss_idle_mb"] / bare["start"]["rss_idle_mb"]
+    row("specfake RSS idle", fake["start"]["rss_idle_mb"], "MB", "", True, f"{ratio:.2f}x bare")
+    row("specfake RSS after load", fake["start"]["rss_after_mb"], "MB", "", True)
+    row("bare RSS after load", bare["start"]["rss_after_mb"], "MB", "", True)
+    try:
+        from bench import streaming
+    except ImportError:
+        streaming = None  # type: ignore[assignment]
+    if streaming is not None:
+        for label, value in streaming.run().items():
+            rows.append((f"stream {label}", f"{value}", "", "", ""))
+    width = max(len(r[0]) for r in rows)
+    for label, measured, target, ratio_text, verdict in rows:
+        print(f"{label:<{width}}  {measured:>14}  {target:>10}  {ratio_text:>12}  {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
