@@ -25,6 +25,12 @@ DATAPOINTS = "datapoints"
 EVALUATORS = "evaluators"
 EVALUATIONS = "evaluations"
 ENVIRONMENTS = "environments"
+# internal indexes (never answered as they are)
+PROJECT_CONFIGS = "project_configs"  # "<project id>:<config id>" -> a config's use in a project
+CONFIG_KEYS = "config_keys"  # "<project id>:<content hash>" -> {"id": config id}
+LOG_REFS = "log_refs"  # log reference_id -> {"id": log id}
+SESSION_REFS = "session_refs"  # session reference_id -> {"id": session id}
+DEPLOYMENTS = "deployments"  # project id -> {"envs": {environment id: {config_id, experiment_id}}}
 
 # id prefixes the SDK model docs name
 PREFIX = {

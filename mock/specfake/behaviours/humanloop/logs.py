@@ -1,0 +1,361 @@
+"""Logs (datapoints) and their feedback: POST/GET/PATCH/DELETE /logs, /logs/{id}, POST /feedback.
+
+Public helpers other modules use:
+
+- ``store_log(hl, call, log_fields) -> dict``: build a ``LogResponse``-shaped dict and store it.
+  ``log_fields`` must hold ``project_id`` (an existing project) and ``config`` (a config response
+  dict as ``configs.register_config`` returns); any other ``LogResponse`` field may be given
+  (inputs, output, messages, output_message, session_id, parent_id, reference_id, trial_id,
+  source, metadata, prompt_tokens, output_tokens, finish_reason, ...). It fills id (``data_``),
+  timestamps, feedback, evaluation_results, bumps the project's ``data_count``, counts the log in
+  its session and against its config, indexes ``reference_id``, and returns the stored dict.
+- ``resolve_parent(hl, call, body, loc) -> str | None``: ``parent_id`` / ``parent_reference_id``.
+- ``add_feedback(hl, call, log, item) -> dict``: attach one feedback (a ``FeedbackResponse``).
+- ``log_view(hl, call, log) -> dict``: a stored log as answered (current project name).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+from specfake.behaviours.humanloop import sessions
+from specfake.behaviours.humanloop.common import (
+    FEEDBACK,
+    LOG_REFS,
+    LOGS,
+    PROJECTS,
+    HumanloopState,
+    not_found,
+    page_envelope,
+    unprocessable,
+)
+from specfake.behaviours.humanloop.configs import register_config, require_config, touch_config
+from specfake.calls import Call, Handler
+from specfake.errors import ApiError
+from specfake.http import Reply
+
+# Every optional LogResponse field; a stored log always carries all of them.
+LOG_FIELDS: tuple[str, ...] = (
+    "project", "project_id", "session_id", "session_reference_id", "parent_id", "parent_reference_id",
+    "inputs", "source", "metadata", "save", "source_datapoint_id", "reference_id", "trial_id", "messages",
+    "output", "judgment", "config_id", "environment", "feedback", "created_at", "error", "duration",
+    "output_message", "prompt_tokens", "output_tokens", "prompt_cost", "output_cost", "provider_request",
+    "provider_response", "user", "provider_latency", "tokens", "raw_output", "finish_reason",
+    "metric_values", "tools", "tool_choice", "batch_ids",
+)  # fmt: skip
+DEFAULT_SIZE = 50
+# Feedback types whose values are free text: they never become project labels.
+TEXT_FEEDBACK = {"correction", "comment"}
+SENTIMENT = {"good": "positive", "bad": "negative", "positive": "positive", "negative": "negative"}
+
+
+def store_log(hl: HumanloopState, call: Call, log_fields: dict[str, Any]) -> dict[str, Any]:
+    """Store a log built from ``log_fields`` (see the module docstring); returns it."""
+    project = hl.require(call, PROJECTS, log_fields["project_id"], "Project")
+    config = log_fields["config"]
+    now = hl.now()
+    log: dict[str, Any] = {"id": hl.new_id(LOGS), **{name: None for name in LOG_FIELDS}}
+    log.update({k: v for k, v in log_fields.items() if k in LOG_FIELDS})
+    prompt_tokens, output_tokens = log.get("prompt_tokens"), log.get("output_tokens")
+    if log["tokens"] is None and prompt_tokens is not None and output_tokens is not None:
+        log["tokens"] = prompt_tokens + output_tokens
+    log.update(
+        project=project["name"],
+        project_id=project["id"],
+        config=config,
+        config_id=config["id"],
+        evaluation_results=log_fields.get("evaluation_results") or [],
+        observability_status=log_fields.get("observability_status") or "completed",
+        feedback=[],
+        metric_values=log["metric_values"] or [],
+        created_at=log["created_at"] or now,
+        updated_at=now,
+    )
+    hl.put(call, LOGS, log["id"], log)
+    project["data_count"] += 1
+    hl.put(call, PROJECTS, project["id"], project)
+    if log["reference_id"]:
+        hl.put(call, LOG_REFS, log["reference_id"], {"id": log["id"]})
+    sessions.count_log(hl, call, log, 1)
+    touch_config(hl, call, project["id"], config["id"])
+    return log
+
+
+def forget_log(hl: HumanloopState, call: Call, log: dict[str, Any]) -> None:
+    """Delete a log and undo what storing it counted."""
+    hl.delete(call, LOGS, log["id"])
+    project = hl.get(call, PROJECTS, log["project_id"])
+    if project is not None:
+        project["data_count"] = max(project["data_count"] - 1, 0)
+        hl.put(call, PROJECTS, project["id"], project)
+        touch_config(hl, call, project["id"], log["config_id"], -1)
+    if log.get("reference_id"):
+        ref = hl.get(call, LOG_REFS, log["reference_id"])
+        if ref is not None and ref["id"] == log["id"]:
+            hl.delete(call, LOG_REFS, log["reference_id"])
+    sessions.count_log(hl, call, log, -1)
+
+
+def log_view(hl: HumanloopState, call: Call, log: dict[str, Any]) -> dict[str, Any]:
+    project = hl.get(call, PROJECTS, log["project_id"])
+    return {**log, "project": project["name"]} if project is not None else log
+
+
+def resolve_parent(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[Any]) -> str | None:
+    parent_id = body.get("parent_id")
+    reference = body.get("parent_reference_id")
+    if parent_id and reference:
+        raise unprocessable(
+            [*loc, "parent_reference_id"], "Specify at most one of parent_id and parent_reference_id"
+        )
+    if parent_id:
+        hl.require(call, LOGS, parent_id, "Parent log")
+        return str(parent_id)
+    if reference:
+        ref = hl.get(call, LOG_REFS, reference)
+        if ref is None or hl.get(call, LOGS, ref["id"]) is None:
+            raise ApiError(404, f"No log with reference_id {reference!r} to use as parent")
+        return str(ref["id"])
+    return None
+
+
+# -- feedback ------------------------------------------------------------------------------------
+
+
+def add_feedback(hl: HumanloopState, call: Call, log: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """Attach one feedback to ``log`` (or unset that type's feedback); returns the FeedbackResponse."""
+    kind = item["type"]
+    value = item.get("value")
+    if item.get("unset"):
+        removed = [f for f in log["feedback"] if f["type"] == kind]
+        log["feedback"] = [f for f in log["feedback"] if f["type"] != kind]
+        log["updated_at"] = hl.now()
+        hl.put(call, LOGS, log["id"], log)
+        if removed:
+            return removed[-1]
+        value = "" if value is None else value
+    feedback = {
+        "id": hl.new_id(FEEDBACK),
+        "type": kind,
+        "value": value,
+        "data_id": log["id"],
+        "user": item.get("user"),
+        "created_at": item.get("created_at") or hl.now(),
+    }
+    if item.get("unset"):
+        return feedback
+    if kind in ("rating", "correction", "comment"):  # single-valued: the latest replaces
+        log["feedback"] = [f for f in log["feedback"] if f["type"] != kind]
+    log["feedback"].append(feedback)
+    log["updated_at"] = hl.now()
+    hl.put(call, LOGS, log["id"], log)
+    _learn_label(hl, call, log["project_id"], kind, value)
+    return feedback
+
+
+def _learn_label(hl: HumanloopState, call: Call, project_id: str, kind: str, value: Any) -> None:
+    """A new categorical value shows up among the project's feedback types."""
+    project = hl.get(call, PROJECTS, project_id)
+    if project is None or kind in TEXT_FEEDBACK or not isinstance(value, str):
+        return
+    types = project["feedback_types"]
+    entry = next((t for t in types if t["type"] == kind), None)
+    if entry is None:
+        entry = {"type": kind, "values": []}
+        types.append(entry)
+    values = entry["values"] if entry["values"] is not None else []
+    if any(v["value"] == value for v in values):
+        return
+    values.append({"value": value, "sentiment": SENTIMENT.get(value.lower(), "unset")})
+    entry["values"] = values
+    hl.put(call, PROJECTS, project["id"], project)
+
+
+def _check_feedback(item: dict[str, Any], loc: list[Any]) -> None:
+    if item.get("value") is None and not item.get("unset"):
+        raise unprocessable([*loc, "value"], "value is required unless unset is true", "missing")
+    if not item.get("data_id"):
+        raise unprocessable([*loc, "data_id"], "data_id is required to submit feedback", "missing")
+
+
+def _feedback(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        items = call.body if isinstance(call.body, list) else [call.body]
+        locs = [["body", i] for i in range(len(items))] if isinstance(call.body, list) else [["body"]]
+        for item, loc in zip(items, locs, strict=True):
+            _check_feedback(item, loc)
+            hl.require(call, LOGS, item["data_id"], "Log")
+        out = [add_feedback(hl, call, hl.require(call, LOGS, i["data_id"], "Log"), i) for i in items]
+        return Reply(200, out if isinstance(call.body, list) else out[0])
+
+    return handle
+
+
+# -- POST /logs ----------------------------------------------------------------------------------
+
+
+def _log_one(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[Any]) -> dict[str, Any]:
+    project = hl.resolve_project(call, body)
+    if body.get("config") is not None:
+        config = register_config(hl, call, project, body["config"])
+    elif body.get("config_id"):
+        config = require_config(hl, call, body["config_id"])
+        config = {k: v for k, v in config.items() if not k.startswith("_")}
+    else:
+        raise unprocessable([*loc, "config"], "config is required unless config_id is provided", "missing")
+    session_id = sessions.resolve_session(hl, call, body, loc)
+    parent_id = resolve_parent(hl, call, body, loc)
+    feedback = body.get("feedback")
+    feedback_items = feedback if isinstance(feedback, list) else [feedback] if feedback else []
+    fields = {k: v for k, v in body.items() if k in LOG_FIELDS and k not in ("feedback", "config_id")}
+    output_message = body.get("output_message")
+    if fields.get("output") is None and output_message and isinstance(output_message.get("content"), str):
+        fields["output"] = output_message["content"]
+    fields.update(project_id=project["id"], config=config, session_id=session_id, parent_id=parent_id)
+    if fields.get("save") is None:
+        fields["save"] = True
+    log = store_log(hl, call, fields)
+    for item in feedback_items:
+        add_feedback(hl, call, log, item)
+    return {"id": log["id"], "project_id": project["id"], "session_id": session_id}
+
+
+def _log(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        if isinstance(call.body, list):
+            return Reply(200, [_log_one(hl, call, item, ["body", i]) for i, item in enumerate(call.body)])
+        return Reply(200, _log_one(hl, call, call.body, ["body"]))
+
+    return handle
+
+
+# -- reading and changing logs -------------------------------------------------------------------
+
+
+def _get(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        return Reply(200, log_view(hl, call, hl.require(call, LOGS, call.path["id"], "Log")))
+
+    return handle
+
+
+def _moment(value: Any, end: bool) -> datetime | None:
+    """A query date or datetime as an aware datetime (a bare date covers its whole day)."""
+    if value is None:
+        return None
+    text = str(value)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment.replace(hour=23, minute=59, second=59, microsecond=999999) if end else moment
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _matches(log: dict[str, Any], search: str | None, metadata_search: str | None) -> bool:
+    if search:
+        needle = search.lower()
+        haystack = (
+            " ".join(str(v) for v in (log.get("inputs") or {}).values()) + " " + (log.get("output") or "")
+        )
+        if needle not in haystack.lower():
+            return False
+    if metadata_search:
+        if metadata_search.lower() not in str(log.get("metadata") or {}).lower():
+            return False
+    return True
+
+
+def filtered_logs(hl: HumanloopState, call: Call, project_id: str) -> list[dict[str, Any]]:
+    """The project's logs, newest first, after the list's search and date filters."""
+    query = call.query
+    start, end = _moment(query.get("start_date"), False), _moment(query.get("end_date"), True)
+    if query.get("version_status") == "deleted":
+        return []
+    out = []
+    for log in hl.all(call, LOGS):
+        if log["project_id"] != project_id or not _matches(
+            log, query.get("search"), query.get("metadata_search")
+        ):
+            continue
+        created = _moment(log["created_at"], False)
+        if created is not None and ((start and created < start) or (end and created > end)):
+            continue
+        out.append(log_view(hl, call, log))
+    out.reverse()
+    return out
+
+
+def _list(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project_id = call.query["project_id"]
+        hl.require(call, PROJECTS, project_id, "Project")
+        page = call.query.get("page")
+        size = call.query.get("size")
+        records = filtered_logs(hl, call, project_id)
+        return Reply(200, page_envelope(records, 0 if page is None else page, size or DEFAULT_SIZE, base=0))
+
+    return handle
+
+
+def _apply_update(hl: HumanloopState, call: Call, log: dict[str, Any]) -> Reply:
+    body = call.body or {}
+    for key in ("output", "error", "duration"):
+        if body.get(key) is not None:
+            log[key] = body[key]
+    log["updated_at"] = hl.now()
+    hl.put(call, LOGS, log["id"], log)
+    if body.get("output") is not None:
+        sessions.count_log(hl, call, log, 0)
+    return Reply(200, log_view(hl, call, log))
+
+
+def _update(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        return _apply_update(hl, call, hl.require(call, LOGS, call.path["id"], "Log"))
+
+    return handle
+
+
+def _update_by_ref(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        reference = call.query["reference_id"]
+        ref = hl.get(call, LOG_REFS, reference)
+        log = hl.get(call, LOGS, ref["id"]) if ref else None
+        if log is None:
+            raise ApiError(404, f"No log with reference_id {reference!r}")
+        return _apply_update(hl, call, log)
+
+    return handle
+
+
+def _delete(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        ids = call.query.get("id") or []
+        found = [hl.get(call, LOGS, i) for i in ids]
+        missing = [i for i, log in zip(ids, found, strict=True) if log is None]
+        if missing:
+            raise not_found("Log", missing[0])
+        for log in found:
+            if log is not None and hl.get(call, LOGS, log["id"]) is not None:
+                forget_log(hl, call, log)
+        return Reply(204)
+
+    return handle
+
+
+def handlers(hl: HumanloopState) -> dict[str, Handler]:
+    return {
+        "logs_log": _log(hl),
+        "logs_get": _get(hl),
+        "logs_list": _list(hl),
+        "logs_update": _update(hl),
+        "logs_update_by_ref": _update_by_ref(hl),
+        "logs_delete": _delete(hl),
+        "feedback_feedback": _feedback(hl),
+    }
