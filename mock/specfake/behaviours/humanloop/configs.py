@@ -143,7 +143,7 @@ def register_config(
                 stored.update(renamed)
                 hl.put(call, CONFIGS, stored["id"], stored)
             return public(stored)
-    config = {"id": hl.new_id(CONFIGS), **candidate, "_project_id": project["id"]}
+    config = {"id": hl.new_id(CONFIGS), **candidate, "_digest": digest, "_project_id": project["id"]}
     hl.put(call, CONFIGS, config["id"], config)
     hl.put(call, CONFIG_KEYS, key, {"id": config["id"]})
     touch_config(hl, call, project["id"], config["id"], 0)
@@ -242,11 +242,25 @@ def find_environment(
     return None
 
 
-def require_environment(hl: HumanloopState, call: Call, ref: str | None, loc: list[Any]) -> dict[str, Any]:
+def require_environment(hl: HumanloopState, call: Call, ref: str | None) -> dict[str, Any]:
+    """An environment by name or id (``None``: the default one); 404 if there is none."""
     env = find_environment(hl, call, ref)
     if env is None:
         raise ApiError(404, f"Environment {ref!r} not found")
     return env
+
+
+def require_deployment(
+    hl: HumanloopState, call: Call, project: dict[str, Any], env_ref: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(environment, deployment) of a project, 404 when nothing is deployed there."""
+    env = require_environment(hl, call, env_ref)
+    dep = deployment(hl, call, project["id"], env["id"])
+    if dep is None:
+        raise ApiError(
+            404, f"Project {project['name']!r} has nothing deployed to environment {env['name']!r}"
+        )
+    return env, dep
 
 
 def deployments_of(hl: HumanloopState, call: Call, project_id: str) -> dict[str, dict[str, Any]]:

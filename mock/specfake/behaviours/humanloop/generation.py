@@ -19,17 +19,24 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 from faker import Faker
 
-from specfake.behaviours.humanloop.common import (
-    HumanloopState,
-    unprocessable,
+from specfake.behaviours.humanloop import logs, sessions
+from specfake.behaviours.humanloop.common import LOGS, PROJECTS, HumanloopState, unprocessable
+from specfake.behaviours.humanloop.configs import (
+    public,
+    register_config,
+    require_config,
+    require_deployment,
 )
+from specfake.behaviours.humanloop.experiments import count_trial, require_experiment, sample_config
 from specfake.calls import Call, Handler
 from specfake.generate import GenContext
+from specfake.http import Reply
 
 _FAKER = Faker("en_US")
 _VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
@@ -225,5 +232,269 @@ def generate_output(
     }
 
 
+# -- the eight endpoints ---------------------------------------------------------------------------
+# chat|completion x inline model_config | -deployed | -experiment | -model-config.
+
+
+def _config_source(
+    hl: HumanloopState, call: Call, chat: bool, source: str
+) -> tuple[dict[str, Any], dict[str, Any], str | None, str | None]:
+    """(project, config, trial id, environment name) for the request."""
+    body = call.body
+    if source == "inline":
+        project = hl.resolve_project(call, body)
+        config = register_config(
+            hl, call, project, body["model_config"], endpoint="chat" if chat else "complete"
+        )
+        return project, config, None, None
+    if source == "model_config":
+        stored = require_config(hl, call, body["model_config_id"])
+        if body.get("project") or body.get("project_id"):
+            project = hl.resolve_project(call, body)
+        else:
+            project = hl.require(call, PROJECTS, stored["_project_id"], "Project")
+        return project, public(stored), None, None
+    if source == "experiment":
+        experiment = require_experiment(hl, call, body["experiment_id"])
+        project = hl.require(call, PROJECTS, experiment["project_id"], "Project")
+        config, trial = sample_config(hl, call, experiment)
+        return project, config, trial, None
+    project = hl.resolve_project(call, body)
+    env, dep = require_deployment(hl, call, project, body.get("environment"))
+    if dep.get("experiment_id"):
+        experiment = require_experiment(hl, call, dep["experiment_id"])
+        config, trial = sample_config(hl, call, experiment)
+        return project, config, trial, env["name"]
+    return project, public(require_config(hl, call, dep["config_id"])), None, env["name"]
+
+
+def _num_samples(body: dict[str, Any]) -> int:
+    n = body.get("num_samples")
+    if n is None:
+        return 1
+    if n < 1:
+        raise unprocessable(["body", "num_samples"], "num_samples must be at least 1")
+    return min(n, MAX_SAMPLES)
+
+
+_PROVIDER_PARAMS = (
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+)
+
+
+def _provider_request(config: dict[str, Any], sample: dict[str, Any], n: int) -> dict[str, Any]:
+    request: dict[str, Any] = {"model": config.get("model"), "n": n}
+    for key in (
+        "temperature",
+        "max_tokens",
+        "top_p",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+    ):
+        if config.get(key) is not None:
+            request[key] = config[key]
+    if sample["messages"] is not None:
+        request["messages"] = sample["messages"]
+    else:
+        request["prompt"] = sample["prompt"]
+    return request
+
+
+def _provider_response(call: Call, config: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """What an OpenAI-style provider would have answered, as Humanloop passes it through."""
+    chat = samples[0]["messages"] is not None
+    choices = []
+    for i, s in enumerate(samples):
+        choice: dict[str, Any] = {"index": i, "finish_reason": s["finish_reason"]}
+        if chat:
+            choice["message"] = {k: v for k, v in s["output_message"].items() if v is not None}
+        else:
+            choice["text"] = s["output"]
+        choices.append(choice)
+    prompt_tokens = samples[0]["prompt_tokens"]
+    output_tokens = sum(s["output_tokens"] for s in samples)
+    return {
+        "id": f"{'chatcmpl' if chat else 'cmpl'}-{call.seed:016x}",
+        "object": "chat.completion" if chat else "text_completion",
+        "model": config.get("model"),
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": output_tokens,
+            "total_tokens": prompt_tokens + output_tokens,
+        },
+    }
+
+
+def _item(chat: bool, body: dict[str, Any], log_id: str, index: int, config_id: str, sample: dict[str, Any]):
+    inputs = body.get("inputs") or {}
+    show_inputs = body.get("return_inputs") is not False
+    item: dict[str, Any] = {
+        "id": log_id,
+        "index": index,
+        "output": sample["output"],
+        "raw_output": sample["raw_output"],
+        "model_config_id": config_id,
+        "finish_reason": sample["finish_reason"],
+        "tool_results": None,
+    }
+    if chat:
+        item.update(
+            inputs=inputs if show_inputs else None,
+            output_message=sample["output_message"],
+            messages=body.get("messages"),
+            tool_call=sample["tool_call"],
+            tool_calls=sample["tool_calls"],
+        )
+    else:
+        item["inputs"] = inputs if show_inputs else {}
+    return item
+
+
+def _generation(hl: HumanloopState, chat: bool, source: str) -> Handler:
+    def handle(call: Call) -> Reply:
+        body = call.body
+        project, config, trial, environment = _config_source(hl, call, chat, source)
+        n = _num_samples(body)
+        session_id = sessions.resolve_session(hl, call, body, ["body"])
+        parent_id = logs.resolve_parent(hl, call, body, ["body"])
+        messages = body.get("messages") if chat else None
+        if chat and messages is None:
+            messages = []
+        samples = [generate_output(hl, call, config, body.get("inputs"), messages, i) for i in range(n)]
+        provider_request = _provider_request(config, samples[0], n)
+        provider_latency = round(0.2 + random.Random(call.seed).random() * 1.3, 3)
+        saved = body.get("save") is not False
+        fields = []
+        for sample in samples:
+            fields.append(
+                {
+                    "id": hl.new_id(LOGS),
+                    "project_id": project["id"],
+                    "config": config,
+                    "inputs": body.get("inputs") or {},
+                    "messages": body.get("messages") if chat else None,
+                    "output": sample["output"],
+                    "raw_output": sample["raw_output"],
+                    "output_message": sample["output_message"],
+                    "finish_reason": sample["finish_reason"],
+                    "prompt_tokens": sample["prompt_tokens"],
+                    "output_tokens": sample["output_tokens"],
+                    "source": body.get("source"),
+                    "metadata": body.get("metadata"),
+                    "session_id": session_id,
+                    "parent_id": parent_id,
+                    "source_datapoint_id": body.get("source_datapoint_id"),
+                    "user": body.get("user"),
+                    "environment": environment,
+                    "trial_id": trial,
+                    "save": saved,
+                    "tool_choice": body.get("tool_choice") if chat else None,
+                    "provider_request": provider_request,
+                    "provider_latency": provider_latency,
+                }
+            )
+        items = [
+            _item(chat, body, f["id"], i, config["id"], s)
+            for i, (f, s) in enumerate(zip(fields, samples, strict=True))
+        ]
+
+        def save() -> None:
+            if not saved:
+                return
+            for f in fields:
+                logs.store_log(hl, call, f)
+            if trial is not None:
+                count_trial(hl, call, trial, len(fields))
+
+        if body.get("stream") is True:
+            return Reply(200, stream=stream_samples(hl, project["id"], items, save))
+        save()
+        prompt_tokens = samples[0]["prompt_tokens"]
+        output_tokens = sum(s["output_tokens"] for s in samples)
+        answer: dict[str, Any] = {
+            "data": items,
+            "provider_responses": [_provider_response(call, config, samples)],
+            "project_id": project["id"],
+            "num_samples": n,
+            "logprobs": body.get("logprobs"),
+            "suffix": body.get("suffix"),
+            "user": body.get("user"),
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "generation_tokens": output_tokens,
+                "total_tokens": prompt_tokens + output_tokens,
+            },
+            "metadata": body.get("metadata"),
+            "provider_request": provider_request,
+            "session_id": session_id,
+        }
+        if chat:
+            answer["tool_choice"] = body.get("tool_choice")
+        return Reply(200, answer)
+
+    return handle
+
+
+# -- streaming ------------------------------------------------------------------------------------
+
+
+def _pieces(text: str, words: int = 3) -> list[str]:
+    """A few words per event, spaces kept, so the pieces join back into ``text``."""
+    tokens = re.findall(r"\S+\s*", text)
+    return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)] or [""]
+
+
+def stream_samples(
+    hl: HumanloopState, project_id: str, items: list[dict[str, Any]], save: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    """SSE events for already generated samples, then ``save()`` and a commit once all are sent.
+
+    The engine commits before a stream starts, so what ``save`` writes is committed here.
+    """
+
+    async def events() -> AsyncIterator[bytes]:
+        for item in items:
+            pieces = _pieces(item["output"])
+            for i, piece in enumerate(pieces):
+                last = i == len(pieces) - 1
+                delta: dict[str, Any] = {
+                    "id": item["id"],
+                    "index": item["index"],
+                    "output": piece,
+                    "finish_reason": item["finish_reason"] if last else None,
+                    "model_config_id": item["model_config_id"],
+                    "tool_results": None,
+                }
+                if "output_message" in item:
+                    message = item["output_message"]
+                    delta["output_message"] = {"role": "assistant", "content": piece}
+                    delta["tool_calls"] = message["tool_calls"] if last else None
+                    if last and message["tool_calls"]:
+                        delta["output_message"]["tool_calls"] = message["tool_calls"]
+                yield b"data: " + orjson.dumps({"data": [delta], "project_id": project_id}) + b"\n\n"
+        try:
+            save()
+            hl.store.commit()
+        except Exception:
+            hl.store.rollback()
+            raise
+
+    return events()
+
+
 def handlers(hl: HumanloopState) -> dict[str, Handler]:
-    return {}
+    out: dict[str, Handler] = {}
+    for suffix, source in (("", "inline"), ("_deployed", "deployed"), ("_experiment", "experiment"),
+                           ("_model_config", "model_config")):  # fmt: skip
+        out[f"chats_create{suffix}"] = _generation(hl, True, source)
+        out[f"completions_create{suffix}"] = _generation(hl, False, source)
+    return out

@@ -6,7 +6,8 @@ Public helpers other modules use:
   ``log_fields`` must hold ``project_id`` (an existing project) and ``config`` (a config response
   dict as ``configs.register_config`` returns); any other ``LogResponse`` field may be given
   (inputs, output, messages, output_message, session_id, parent_id, reference_id, trial_id,
-  source, metadata, prompt_tokens, output_tokens, finish_reason, ...). It fills id (``data_``),
+  source, metadata, prompt_tokens, output_tokens, finish_reason, ...; ``id`` if the caller
+  allocated one with ``hl.new_id(LOGS)``). It fills id (``data_``),
   timestamps, feedback, evaluation_results, bumps the project's ``data_count``, counts the log in
   its session and against its config, indexes ``reference_id``, and returns the stored dict.
 - ``resolve_parent(hl, call, body, loc) -> str | None``: ``parent_id`` / ``parent_reference_id``.
@@ -56,7 +57,8 @@ def store_log(hl: HumanloopState, call: Call, log_fields: dict[str, Any]) -> dic
     project = hl.require(call, PROJECTS, log_fields["project_id"], "Project")
     config = log_fields["config"]
     now = hl.now()
-    log: dict[str, Any] = {"id": hl.new_id(LOGS), **{name: None for name in LOG_FIELDS}}
+    log: dict[str, Any] = {"id": log_fields.get("id") or hl.new_id(LOGS)}
+    log.update({name: None for name in LOG_FIELDS})
     log.update({k: v for k, v in log_fields.items() if k in LOG_FIELDS})
     prompt_tokens, output_tokens = log.get("prompt_tokens"), log.get("output_tokens")
     if log["tokens"] is None and prompt_tokens is not None and output_tokens is not None:

@@ -1,0 +1,373 @@
+"""Projects: CRUD, feedback types, configs, deployments to environments, export of logs.
+
+A project's active config / experiment is what is deployed to the default environment
+("production"); ``project_view`` reads them fresh, so answers never go stale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specfake.behaviours.humanloop.common import (
+    CONFIG_KEYS,
+    CONFIGS,
+    DEPLOYMENTS,
+    EXPERIMENTS,
+    LOGS,
+    PROJECT_CONFIGS,
+    PROJECT_NAMES,
+    PROJECTS,
+    HumanloopState,
+    not_found,
+    page_envelope,
+    unprocessable,
+)
+from specfake.behaviours.humanloop.configs import (
+    config_use,
+    default_environment,
+    deploy,
+    deployed_view,
+    deployment,
+    deployments_of,
+    environments,
+    find_environment,
+    require_config,
+    require_environment,
+    undeploy,
+)
+from specfake.behaviours.humanloop.experiments import experiment_view, require_experiment, sample_config
+from specfake.behaviours.humanloop.logs import filtered_logs
+from specfake.calls import Call, Handler
+from specfake.errors import ApiError, conflict
+from specfake.http import Reply
+
+DEFAULT_SIZE = 10
+EXPORT_SIZE = 50
+
+
+def project_view(hl: HumanloopState, call: Call, project: dict[str, Any]) -> dict[str, Any]:
+    """The stored project with its active config and experiment as deployed now."""
+    dep = deployment(hl, call, project["id"], default_environment(hl, call)["id"]) or {}
+    active_config = None
+    if dep.get("config_id") and hl.get(call, CONFIGS, dep["config_id"]) is not None:
+        active_config = config_use(hl, call, project, dep["config_id"])
+    experiment = hl.get(call, EXPERIMENTS, dep["experiment_id"]) if dep.get("experiment_id") else None
+    active_experiment = experiment_view(hl, call, experiment) if experiment else None
+    return {
+        **{k: v for k, v in project.items() if not k.startswith("_")},
+        "active_config": active_config,
+        "active_experiment": active_experiment,
+    }
+
+
+def _require(hl: HumanloopState, call: Call, key: str = "id") -> dict[str, Any]:
+    return hl.require(call, PROJECTS, call.path[key], "Project")
+
+
+def _feedback_type(request: dict[str, Any]) -> dict[str, Any]:
+    values = request.get("values")
+    labels = None
+    if values is not None:
+        labels = [{"value": v["value"], "sentiment": v.get("sentiment") or "unset"} for v in values]
+    return {"type": request["type"], "values": labels}
+
+
+def upsert_feedback_types(project: dict[str, Any], requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add types and values that do not exist yet; update the sentiment of those that do."""
+    types = project["feedback_types"]
+    touched = []
+    for request in requests:
+        wanted = _feedback_type(request)
+        entry = next((t for t in types if t["type"] == wanted["type"]), None)
+        if entry is None:
+            types.append(wanted)
+            touched.append(wanted)
+            continue
+        for label in wanted["values"] or []:
+            values = entry["values"] if entry["values"] is not None else []
+            existing = next((v for v in values if v["value"] == label["value"]), None)
+            if existing is None:
+                values.append(label)
+            elif label["sentiment"] != "unset":
+                existing["sentiment"] = label["sentiment"]
+            entry["values"] = values
+        touched.append(entry)
+    return touched
+
+
+# -- CRUD ----------------------------------------------------------------------------------------
+
+
+def _create(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        body = call.body
+        if hl.project_by_name(call, body["name"]) is not None:
+            raise conflict(f"A project named {body['name']!r} already exists")
+        project = hl.create_project(call, body["name"], directory_id=body.get("directory_id"))
+        if body.get("feedback_types"):
+            upsert_feedback_types(project, body["feedback_types"])
+            hl.put(call, PROJECTS, project["id"], project)
+        return Reply(201, project_view(hl, call, project))
+
+    return handle
+
+
+def _list(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        query = call.query
+        found = hl.all(call, PROJECTS)
+        if query.get("filter"):
+            needle = query["filter"].lower()
+            found = [p for p in found if needle in p["name"].lower()]
+        if query.get("user_filter"):
+            needle = query["user_filter"].lower()
+            found = [
+                p
+                for p in found
+                if any(
+                    needle in f"{u['email_address']} {u.get('full_name') or ''}".lower() for u in p["users"]
+                )
+            ]
+        if query.get("sort_by"):
+            key = query["sort_by"]
+            found = sorted(found, key=lambda p: p[key].lower() if key == "name" else p[key])
+        if query.get("order") == "desc":
+            found = list(reversed(found))
+        records = [project_view(hl, call, p) for p in found]
+        page, size = query.get("page"), query.get("size")
+        return Reply(200, page_envelope(records, 0 if page is None else page, size or DEFAULT_SIZE, base=0))
+
+    return handle
+
+
+def _user_text(user: dict[str, Any]) -> str:
+    return f"{user['email_address']} {user.get('full_name') or ''}".lower()
+
+
+def _get(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        return Reply(200, project_view(hl, call, _require(hl, call)))
+
+    return handle
+
+
+def _update(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call)
+        body = call.body or {}
+        if body.get("active_config_id") and body.get("active_experiment_id"):
+            raise unprocessable(
+                ["body", "active_experiment_id"], "At most one of active_experiment_id and active_config_id"
+            )
+        name = body.get("name")
+        if name and name != project["name"]:
+            if hl.project_by_name(call, name) is not None:
+                raise conflict(f"A project named {name!r} already exists")
+        env = default_environment(hl, call)
+        if body.get("active_config_id"):
+            config = require_config(hl, call, body["active_config_id"])
+            _check_owner(config, project)
+            deploy(hl, call, project, env, config_id=config["id"])
+        if body.get("active_experiment_id"):
+            experiment = require_experiment(hl, call, body["active_experiment_id"])
+            if experiment["project_id"] != project["id"]:
+                raise conflict(f"Experiment {experiment['id']!r} belongs to another project")
+            deploy(hl, call, project, env, experiment_id=experiment["id"])
+        if name and name != project["name"]:
+            hl.delete(call, PROJECT_NAMES, project["name"])
+            hl.put(call, PROJECT_NAMES, name, {"id": project["id"]})
+            project["name"] = name
+        if body.get("positive_labels") is not None:
+            project["_positive_labels"] = body["positive_labels"]
+        if "directory_id" in body and body["directory_id"] is not None:
+            project["directory_id"] = body["directory_id"]
+        project["updated_at"] = hl.now()
+        hl.put(call, PROJECTS, project["id"], project)
+        return Reply(200, project_view(hl, call, project))
+
+    return handle
+
+
+def _check_owner(config: dict[str, Any], project: dict[str, Any]) -> None:
+    if config.get("_project_id") != project["id"]:
+        raise conflict(f"Model config {config['id']!r} belongs to another project")
+
+
+def _delete(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call)
+        pid = project["id"]
+        for log in hl.all(call, LOGS):
+            if log["project_id"] == pid:
+                hl.delete(call, LOGS, log["id"])
+        for use in hl.all(call, PROJECT_CONFIGS):
+            if use["project_id"] == pid:
+                hl.delete(call, PROJECT_CONFIGS, f"{pid}:{use['config_id']}")
+                config = hl.get(call, CONFIGS, use["config_id"])
+                if config is not None:
+                    hl.delete(call, CONFIG_KEYS, f"{pid}:{config['_digest']}")
+                    hl.delete(call, CONFIGS, config["id"])
+        for experiment in hl.all(call, EXPERIMENTS):
+            if experiment["project_id"] == pid:
+                hl.delete(call, EXPERIMENTS, experiment["id"])
+        hl.delete(call, DEPLOYMENTS, pid)
+        hl.delete(call, PROJECT_NAMES, project["name"])
+        hl.delete(call, PROJECTS, pid)
+        return Reply(204)
+
+    return handle
+
+
+# -- configs and deployments ---------------------------------------------------------------------
+
+
+def _list_configs(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call)
+        uses = [u for u in hl.all(call, PROJECT_CONFIGS) if u["project_id"] == project["id"]]
+        return Reply(200, [config_use(hl, call, project, u["config_id"]) for u in uses])
+
+    return handle
+
+
+def _get_active_config(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call)
+        env = require_environment(hl, call, call.query.get("environment"))
+        dep = deployment(hl, call, project["id"], env["id"])
+        if dep is None:
+            raise ApiError(
+                404, f"Project {project['name']!r} has nothing deployed to environment {env['name']!r}"
+            )
+        trial = experiment_id = None
+        config_id = dep.get("config_id")
+        if dep.get("experiment_id"):
+            experiment = require_experiment(hl, call, dep["experiment_id"])
+            config, trial = sample_config(hl, call, experiment)
+            config_id, experiment_id = config["id"], experiment["id"]
+        found = config_use(hl, call, project, str(config_id))
+        found.update(experiment_id=experiment_id, trial_id=trial, environment_id=env["id"])
+        return Reply(200, found)
+
+    return handle
+
+
+def _deactivate(hl: HumanloopState, what: str) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call)
+        env = require_environment(hl, call, call.query.get("environment"))
+        undeploy(hl, call, project["id"], env["id"], what)
+        return Reply(200, project_view(hl, call, project))
+
+    return handle
+
+
+def _list_deployed(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call)
+        deployed = deployments_of(hl, call, project["id"])
+        envs = {e["id"]: e for e in environments(hl, call)}
+        return Reply(
+            200, [deployed_view(hl, call, project, envs[e], d) for e, d in deployed.items() if e in envs]
+        )
+
+    return handle
+
+
+def _deploy(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call, "project_id")
+        body = call.body or {}
+        config_id, experiment_id = body.get("config_id"), body.get("experiment_id")
+        if bool(config_id) == bool(experiment_id):
+            raise unprocessable(["body", "config_id"], "Give exactly one of config_id and experiment_id")
+        if config_id:
+            _check_owner(require_config(hl, call, config_id), project)
+        else:
+            experiment = require_experiment(hl, call, experiment_id)
+            if experiment["project_id"] != project["id"]:
+                raise conflict(f"Experiment {experiment_id!r} belongs to another project")
+        targets = []
+        for i, request in enumerate(body.get("environments") or [None]):
+            if request is None:
+                env = default_environment(hl, call)
+            else:
+                env = find_environment(hl, call, request["id"], name=request.get("name"), create=True)
+                if env is None:
+                    raise ApiError(404, f"Environment {request['id']!r} not found (body.environments.{i}.id)")
+            targets.append(env)
+        out = []
+        for env in targets:
+            deploy(hl, call, project, env, config_id=config_id, experiment_id=experiment_id)
+            out.append(deployed_view(hl, call, project, env, deployment(hl, call, project["id"], env["id"])))
+        return Reply(200, out)
+
+    return handle
+
+
+def _delete_deployed(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call, "project_id")
+        env = find_environment(hl, call, call.path["environment_id"])
+        if env is None:
+            raise not_found("Environment", call.path["environment_id"])
+        undeploy(hl, call, project["id"], env["id"])
+        return Reply(200, {})
+
+    return handle
+
+
+# -- feedback types and export -------------------------------------------------------------------
+
+
+def _create_feedback_type(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call)
+        if any(t["type"] == call.body["type"] for t in project["feedback_types"]):
+            raise conflict(f"Feedback type {call.body['type']!r} already exists in this project")
+        (created,) = upsert_feedback_types(project, [call.body])
+        hl.put(call, PROJECTS, project["id"], project)
+        return Reply(201, created)
+
+    return handle
+
+
+def _update_feedback_types(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call)
+        upsert_feedback_types(project, call.body)
+        project["updated_at"] = hl.now()
+        hl.put(call, PROJECTS, project["id"], project)
+        return Reply(200, project["feedback_types"])
+
+    return handle
+
+
+def _export(hl: HumanloopState) -> Handler:
+    def handle(call: Call) -> Reply:
+        project = _require(hl, call)
+        page, size = call.query.get("page"), call.query.get("size")
+        records = filtered_logs(hl, call, project["id"])
+        return Reply(200, page_envelope(records, 0 if page is None else page, size or EXPORT_SIZE, base=0))
+
+    return handle
+
+
+def handlers(hl: HumanloopState) -> dict[str, Handler]:
+    return {
+        "projects_create": _create(hl),
+        "projects_list": _list(hl),
+        "projects_get": _get(hl),
+        "projects_update": _update(hl),
+        "projects_delete": _delete(hl),
+        "projects_list_configs": _list_configs(hl),
+        "projects_get_active_config": _get_active_config(hl),
+        "projects_deactivate_config": _deactivate(hl, "config"),
+        "projects_deactivate_experiment": _deactivate(hl, "experiment"),
+        "projects_list_deployed_configs": _list_deployed(hl),
+        "projects_deploy_config": _deploy(hl),
+        "projects_delete_deployed_config": _delete_deployed(hl),
+        "projects_create_feedback_type": _create_feedback_type(hl),
+        "projects_update_feedback_types": _update_feedback_types(hl),
+        "projects_export": _export(hl),
+    }
