@@ -6,10 +6,11 @@ model), so get/list answer the stored dict as it is. Kinds (store buckets) are n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from specfake.behaviours import BehaviourContext
-from specfake.calls import Call
+from specfake.calls import Call, Handler
 from specfake.errors import ApiError
 
 # store kinds
@@ -147,3 +148,8 @@ def page_envelope(records: list[Any], page: int, size: int, base: int) -> dict[s
         "size": size,
         "total": len(records),
     }
+
+
+def bind(hl: HumanloopState, table: dict[str, Callable[[HumanloopState, Call], Any]]) -> dict[str, Handler]:
+    """operationId -> handler, from module functions written as ``fn(hl, call)``."""
+    return {op: (lambda call, fn=fn: fn(hl, call)) for op, fn in table.items()}
