@@ -35,7 +35,7 @@ class Resource:
     create: Operation
     schema_ref: str | None  # $ref of the create's success body: the stored shape
     id_pointer: list[str]
-    id_format: str | None
+    id_schema: dict[str, Any]  # the id's schema: its type and format decide how ids look
     targets: dict[str, str] = field(default_factory=dict)  # operationId -> path parameter
     list_op: Operation | None = None
 
@@ -80,7 +80,7 @@ class ResourceLayer:
                     create=op,
                     schema_ref=schema.get("$ref") if isinstance(schema, dict) else None,
                     id_pointer=list(pointer),
-                    id_format=self._id_format(schema, list(pointer)),
+                    id_schema=self._id_schema(schema, list(pointer)),
                     targets=targets,
                     list_op=next(
                         (o for o in self.contract.operations if o.path == op.path and o.method == "GET"),
@@ -93,14 +93,16 @@ class ResourceLayer:
             for target in resource.targets:
                 self._reflect[target] = self._reflectable(by_id[target])
 
-    def _id_format(self, schema: Any, pointer: list[str]) -> str | None:
+    def _id_schema(self, schema: Any, pointer: list[str]) -> dict[str, Any]:
         node = self.contract.resolve(schema)
         for part in pointer:
+            if not isinstance(node, dict):
+                return {}
             if part.isdigit():
                 node = self.contract.resolve(node.get("items", {}))
             else:
                 node = self.contract.resolve((node.get("properties") or {}).get(part, {}))
-        return node.get("format") if isinstance(node, dict) else None
+        return node if isinstance(node, dict) else {}
 
     def _reflectable(self, op: Operation) -> list[tuple[str, SchemaValidator]]:
         """Body fields copied into the answer: same name in request and response, valid there."""
@@ -151,7 +153,7 @@ class ResourceLayer:
             new_id = self._new_id(resource)
             if not _set_pointer(body, resource.id_pointer, new_id):
                 return reply
-            self.store.put(call.api_key, resource.kind, new_id, body)
+            self.store.put(call.api_key, resource.kind, str(new_id), body)
             return Reply(reply.status, body=body)
 
         return create
@@ -185,8 +187,8 @@ class ResourceLayer:
                     return Reply(op.success.status if op.success else 200, body=stored)
                 reply = self.answers.reply(call)
                 body = self.answers.body_of(reply)
-                if isinstance(body, dict) and "id" in body and isinstance(body["id"], str):
-                    body["id"] = key
+                if isinstance(body, dict) and "id" in body and isinstance(body["id"], (str, int)):
+                    body["id"] = _id_like(body["id"], key)
                     return Reply(reply.status, body=body)
                 return reply
             raise ApiError(404, f"{operation_id}: no such resource")
@@ -250,16 +252,26 @@ class ResourceLayer:
 
         return list_items
 
-    def _new_id(self, resource: Resource) -> str:
+    def _new_id(self, resource: Resource) -> str | int:
+        """Unique in the store; an integer id (``type: integer``) is the counter itself."""
         number = self.store.next_number(resource.kind)
+        if resource.id_schema.get("type") == "integer":
+            return number
         rng = random.Random(f"{self.seed}:{resource.kind}:{number}")
-        if resource.id_format == "uuid":
+        if resource.id_schema.get("format") == "uuid":
             return str(uuid.UUID(int=rng.getrandbits(128), version=4))
         return f"{rng.getrandbits(64):016x}"
 
 
+def _id_like(generated: str | int, key: str) -> str | int:
+    """The stored key, typed as the answer's schema generated its id (path keys are strings)."""
+    if isinstance(generated, int) and not isinstance(generated, bool) and key.lstrip("-").isdigit():
+        return int(key)
+    return key
+
+
 def _with_id(generated: Any, stored: dict[str, Any]) -> Any:
-    if isinstance(generated, dict) and isinstance(generated.get("id"), str) and "id" in stored:
+    if isinstance(generated, dict) and isinstance(generated.get("id"), (str, int)) and "id" in stored:
         generated["id"] = stored["id"]
     return generated
 
@@ -297,7 +309,7 @@ def _page_base(contract: Contract, schema: dict[str, Any]) -> int:
     return 0
 
 
-def _set_pointer(body: Any, pointer: list[str], value: str) -> bool:
+def _set_pointer(body: Any, pointer: list[str], value: str | int) -> bool:
     node = body
     for part in pointer[:-1]:
         try:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
@@ -27,7 +29,7 @@ with warnings.catch_warnings():  # starlette prefers httpx2; httpx works the sam
 
 TENANTS = ("key-one", "key-two")
 SETTINGS = settings(
-    max_examples=60, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
+    max_examples=40, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
 )
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12)
 
@@ -46,6 +48,7 @@ class Api:
     invalid_patch: dict[str, Any]
     deleted_status: int
     archives: bool  # delete archives (SGP): an archived item is 404 to reads, 409 to updates
+    integer_ids: bool = False  # serve a copy of the contract whose ids are integers
 
 
 NOTES_API = Api(
@@ -71,6 +74,7 @@ NOTES_API = Api(
     deleted_status=204,
     archives=False,
 )
+INT_NOTES_API = replace(NOTES_API, contract="intnotes", collection="/intnotes/v1/notes", integer_ids=True)
 SGP_API = Api(
     contract="sgp",
     collection="/sgp/v4/evaluations",
@@ -126,6 +130,7 @@ class FakeVersusModel(RuleBasedStateMachine):
         created = answer.json()
         assert all(created[name] == value for name, value in body.items() if name != "type")
         assert all(created["id"] not in known for known in self.model.values())  # ids never repeat
+        assert isinstance(created["id"], int if self.api.integer_ids else str)
         self.model[tenant][created["id"]] = [created, False]
         return tenant, created["id"]
 
@@ -180,8 +185,8 @@ class FakeVersusModel(RuleBasedStateMachine):
         entry[1] = False
         assert answer.json() == entry[0]
 
-    @rule(tenant=st.sampled_from(TENANTS), missing=st.text("0123456789abcdef", min_size=1, max_size=16))
-    def unknown_id_is_404(self, tenant: str, missing: str) -> None:
+    @rule(tenant=st.sampled_from(TENANTS), missing=st.integers(10**9, 10**12))
+    def unknown_id_is_404(self, tenant: str, missing: int) -> None:
         assert self.call("GET", tenant, f"/{missing}").status_code == 404
 
     @rule(tenant=st.sampled_from(TENANTS), size=st.integers(1, 4))
@@ -202,10 +207,25 @@ class FakeVersusModel(RuleBasedStateMachine):
         assert seen == expected  # every item exactly once, in order, none of another key's
 
 
-@pytest.fixture(scope="module", params=[NOTES_API, SGP_API], ids=lambda a: a.contract.rsplit("/", 1)[-1])
-def machine(request: pytest.FixtureRequest) -> Iterator[type[FakeVersusModel]]:
+def integer_id_notes(folder: Path) -> Path:
+    """The notes contract with integer ids: the generic layer must hand out integers."""
+    document = yaml.safe_load(NOTES.read_text())
+    document["components"]["schemas"]["Note"]["properties"]["id"] = {"type": "integer", "format": "int64"}
+    document["paths"]["/notes/{note_id}"]["parameters"][0]["schema"] = {"type": "integer"}
+    path = folder / "intnotes.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.fixture(
+    scope="module", params=[NOTES_API, INT_NOTES_API, SGP_API], ids=lambda a: a.contract.rsplit("/", 1)[-1]
+)
+def machine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[type[FakeVersusModel]]:
     api: Api = request.param
-    app = create_app([api.contract])
+    contract = integer_id_notes(tmp_path_factory.mktemp("contracts")) if api.integer_ids else api.contract
+    app = create_app([contract])
     with TestClient(app) as client:
         attributes = {"api": api, "app": app, "client": client}
         yield type(f"Machine_{app.apis[0].contract.name}", (FakeVersusModel,), attributes)
