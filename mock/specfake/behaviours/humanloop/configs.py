@@ -433,10 +433,8 @@ def _project_of(hl: HumanloopState, call: Call, config: dict[str, Any]) -> dict[
 def _get(hl: HumanloopState) -> Handler:
     def handle(call: Call) -> Reply:
         config = require_config(hl, call, call.path["id"])
-        project = _project_of(hl, call, config)
-        return Reply(
-            200, {**config_use(hl, call, project, config["id"]), "trial_id": None, "environment_id": None}
-        )
+        _project_of(hl, call, config)
+        return Reply(200, public(config))
 
     return handle
 

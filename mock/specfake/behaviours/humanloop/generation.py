@@ -290,15 +290,7 @@ _PROVIDER_PARAMS = (
 
 def _provider_request(config: dict[str, Any], sample: dict[str, Any], n: int) -> dict[str, Any]:
     request: dict[str, Any] = {"model": config.get("model"), "n": n}
-    for key in (
-        "temperature",
-        "max_tokens",
-        "top_p",
-        "stop",
-        "presence_penalty",
-        "frequency_penalty",
-        "seed",
-    ):
+    for key in _PROVIDER_PARAMS:
         if config.get(key) is not None:
             request[key] = config[key]
     if sample["messages"] is not None:
