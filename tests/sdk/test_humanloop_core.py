@@ -185,7 +185,7 @@ def test_project_config_chat_log_feedback_sessions_deploy_experiment_export_dele
     assert hl.projects.get(id=project.id, validate=True).active_experiment.id == experiment.id
     renamed = hl.experiments.update(
         experiment_id=experiment.id,
-        name="temp-sweep",
+        name="sweep",
         config_ids_to_deregister=[other.config.id],
         validate=True,
     )
