@@ -28,6 +28,7 @@ from specfake.validation import OperationValidator, registry_for
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 JOURNAL_SIZE = 1000
+JOURNAL_BODY = 4096  # bytes of each request body the journal keeps
 
 
 class _Route:
@@ -148,7 +149,7 @@ class MountedApi:
             raw_body = await read_body(receive, self.max_body)
         except BodyTooLarge:
             raise ApiError(413, f"Request body larger than {self.max_body} bytes") from None
-        seen[1] = raw_body
+        seen[1] = raw_body[:JOURNAL_BODY]
         validator = route.validator
         path_values, query_values, errors = validator.params(match.params, query_map(scope), headers)
         body: Any = None

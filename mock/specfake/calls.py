@@ -29,3 +29,6 @@ class Call:
 
 
 Handler = Callable[[Call], "Reply | Awaitable[Reply]"]
+"""A handler's writes are committed (or rolled back on ``ApiError``) when it returns. All requests
+share the store's transaction, so a handler must not ``await`` between its first write and its
+return; work that ends later (a stream) writes at its end and calls ``store.commit()`` itself."""
