@@ -396,16 +396,21 @@ def paced() -> Iterator[tuple[Any, ManualClock, dict[str, str]]]:
 
 def test_paced_run_moves_with_the_clock(paced: tuple[Any, ManualClock, dict[str, str]]) -> None:
     hl, clock, _ = paced
-    run = Bench.build(hl, 3).run([evaluator(hl, "correct", "boolean")], hl_generated=True)
+    bench = Bench.build(hl, 3)
+    run = bench.run([evaluator(hl, "correct", "boolean")], hl_generated=True)
 
     def logged() -> int:
         rows = hl.evaluations.list_datapoints(id=run.id, page=1, size=10, validate=True).records
+        assert all(hl.logs.get(id=r.log.id, validate=True) for r in rows if r.log is not None)
         return sum(r.log is not None for r in rows)
 
     assert (run.status, logged()) == ("pending", 0)
     clock.moment += timedelta(seconds=15)
     assert (hl.evaluations.get(id=run.id, validate=True).status, logged()) == ("running", 1)
     clock.moment += timedelta(seconds=15)
+    # this request finds the run completed and fails; what the clock did must not be lost with it
+    late = {"evaluation_id": run.id, "datapoint_id": bench.point_ids[2], "log": {"output": "x"}}
+    assert status_of(lambda: hl.evaluations.log(**late))[0] == 409
     assert (hl.evaluations.get(id=run.id, validate=True).status, logged()) == ("completed", 3)
 
 

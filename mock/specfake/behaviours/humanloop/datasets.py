@@ -166,8 +166,8 @@ def create_datapoint(hl: HumanloopState, call: Call) -> Reply:
     """One body, one list of bodies, or ``{"log_ids": [...]}``; always answers the new datapoints."""
     dataset = require_dataset(hl, call, call.path["dataset_id"])
     body = call.body
-    if isinstance(body, dict) and "log_ids" in body:
-        requests = _from_logs(hl, call, body.get("log_ids") or [])
+    if isinstance(body, dict) and isinstance(body.get("log_ids"), list):
+        requests = _from_logs(hl, call, body["log_ids"])
     elif isinstance(body, list):
         requests = [_obj(item) for item in body]
     else:

@@ -23,6 +23,7 @@ An external run (``hl_generated`` false) is ``running`` once created.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 from dataclasses import replace
@@ -61,11 +62,12 @@ def _public(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _require(hl: HumanloopState, call: Call, evaluation_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    evaluation = hl.require(call, EVALUATIONS, evaluation_id, "Evaluation")
-    run = hl.get(call, EVALUATION_RUNS, evaluation_id)
-    if run is None:  # an evaluation written by another layer (a fixture template): nothing to drive
-        run = _new_run(evaluation.get("_project_id", ""), False, [], [], {}, evaluation["created_at"])
-        run["auto"] = False
+    """Working copies of an evaluation and its run: a request that advances a run and then fails
+    (a 409 after the clock moved it on) must leave the stored run and its logs as they were."""
+    evaluation = copy.deepcopy(hl.require(call, EVALUATIONS, evaluation_id, "Evaluation"))
+    run = copy.deepcopy(hl.get(call, EVALUATION_RUNS, evaluation_id))
+    if run is None:  # stored by something other than this module (an imported state): nothing to drive
+        run = {**_new_run("", False, [], [], {}, evaluation["created_at"]), "auto": False}
     return evaluation, run
 
 
