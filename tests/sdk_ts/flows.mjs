@@ -394,7 +394,14 @@ await step("sessions.create, log into it, sessions.list/get", async () => {
   check(created.status === 200 || created.status === 201, "2xx", created.status);
   const id = created.data.id;
   idOf("session", id, "sesh_");
-  const logged = await hl.log({ project_id: s.project.id, session_id: id, inputs: { q: "hi" }, output: "hello" });
+  // config (or config_id/trial_id) is required on a log, as the SDK documents
+  const logged = await hl.log({
+    project_id: s.project.id,
+    session_id: id,
+    inputs: { q: "hi" },
+    output: "hello",
+    config: { ...COMPLETION_MODEL, type: "model" },
+  });
   eq(logged.data.session_id, id, "log's session_id");
   const page = await hl.sessions.list({ projectId: s.project.id, page: 1, size: 10 });
   eq(page.data.page, 1, "sessions page (sessions page from 1)");
@@ -495,8 +502,8 @@ await step("experiments create/list/sample", async () => {
   eq(x.project_id, s.project.id, "project_id");
   eq(x.positive_labels, [{ type: "rating", value: "good" }], "positive_labels");
   check(
-    (x.configs || []).some((c) => c.id === s.config.id),
-    "configs include the registered config",
+    (x.configs || []).some((c) => c.config.id === s.config.id && c.active),
+    "configs hold the registered config, active",
     x.configs,
   );
   const listed = await hl.experiments.list({ projectId: s.project.id });
