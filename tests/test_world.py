@@ -23,7 +23,7 @@ def test_same_seed_gives_a_byte_identical_world() -> None:
     assert first == second
     assert world_bytes(4) != first
     shipped = {p.stem for p in builtin_fixtures().glob("*.yaml")}
-    assert {"sgp"} <= shipped
+    assert {"humanloop", "sgp"} <= shipped
     for name in shipped:
         assert orjson.loads(first)[name], f"the {name} world is empty"
 
