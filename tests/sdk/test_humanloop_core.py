@@ -182,6 +182,8 @@ def test_project_config_chat_log_feedback_sessions_deploy_experiment_export_dele
     assert seen == {first.config.id, other.config.id}
     sampled = hl.experiments.sample(experiment_id=experiment.id, validate=True)
     assert sampled.config.id in seen and sampled.trial_id
+    by_trial = hl.logs.log(project_id=project.id, trial_id=sampled.trial_id, output="manual", validate=True)
+    assert hl.logs.get(id=by_trial.id, validate=True).config.id == sampled.config.id
     assert hl.projects.get(id=project.id, validate=True).active_experiment.id == experiment.id
     renamed = hl.experiments.update(
         experiment_id=experiment.id,
@@ -190,7 +192,7 @@ def test_project_config_chat_log_feedback_sessions_deploy_experiment_export_dele
         validate=True,
     )
     assert renamed.name == "sweep" and [c.active for c in renamed.configs] == [True, False]
-    assert sum(c.trials_count for c in renamed.configs) == 6
+    assert sum(c.trials_count for c in renamed.configs) == 7
     assert [e.id for e in hl.experiments.list(project_id=project.id, validate=True)] == [experiment.id]
     hl.projects.deactivate_experiment(id=project.id, validate=True)
     hl.experiments.delete(experiment_id=experiment.id)
@@ -198,10 +200,10 @@ def test_project_config_chat_log_feedback_sessions_deploy_experiment_export_dele
 
     # export, delete logs, delete the deployment, delete the project
     exported = hl.projects.export(id=project.id, page=0, size=5, validate=True)
-    assert exported.total == 11 and len(exported.records) == 5
+    assert exported.total == 12 and len(exported.records) == 5
     hl.logs.delete(id=[logged.id])
     assert status_of(hl.logs.get, id=logged.id) == 404
-    assert hl.projects.get(id=project.id, validate=True).data_count == 10
+    assert hl.projects.get(id=project.id, validate=True).data_count == 11
     hl.projects.delete_deployed_config(project_id=project.id, environment_id=deployed[0].environment_id)
     assert [d.environment_name for d in hl.projects.list_deployed_configs(id=project.id)] == []
     hl.projects.delete(id=project.id)

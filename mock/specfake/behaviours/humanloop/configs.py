@@ -150,7 +150,8 @@ def register_config(
     if project.get("config_type") is None:
         project["config_type"] = config["type"]
         hl.put(call, PROJECTS, project["id"], project)
-    if _config_count(hl, call, project["id"]) == 1 and default_deployment(hl, call, project["id"]) is None:
+    first = config["type"] == "model" and _config_count(hl, call, project["id"]) == 1
+    if first and default_deployment(hl, call, project["id"]) is None:
         deploy(hl, call, project, default_environment(hl, call), config_id=config["id"])
     return public(config)
 

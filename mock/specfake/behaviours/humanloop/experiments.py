@@ -97,7 +97,7 @@ def sample_config(
     """One of the experiment's active configs, chosen by the request's seed; and its trial id."""
     active = [e for e in experiment["configs"] if e["active"] and hl.get(call, CONFIGS, e["config_id"])]
     if not active:
-        raise ApiError(409, f"Experiment {experiment['id']!r} has no active model configs to sample")
+        raise ApiError(404, f"Experiment {experiment['id']!r} has no active model configs to sample")
     entry = random.Random(f"{call.seed}:{salt}").choice(active)
     return public(hl.get(call, CONFIGS, entry["config_id"]) or {}), entry["id"]
 

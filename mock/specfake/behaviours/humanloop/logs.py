@@ -32,7 +32,8 @@ from specfake.behaviours.humanloop.common import (
     page_envelope,
     unprocessable,
 )
-from specfake.behaviours.humanloop.configs import register_config, require_config, touch_config
+from specfake.behaviours.humanloop.configs import public, register_config, require_config, touch_config
+from specfake.behaviours.humanloop.experiments import count_trial, find_trial
 from specfake.calls import Call, Handler
 from specfake.errors import ApiError
 from specfake.http import Reply
@@ -203,10 +204,16 @@ def _log_one(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[Any
     if body.get("config") is not None:
         config = register_config(hl, call, project, body["config"])
     elif body.get("config_id"):
-        config = require_config(hl, call, body["config_id"])
-        config = {k: v for k, v in config.items() if not k.startswith("_")}
+        config = public(require_config(hl, call, body["config_id"]))
+    elif body.get("trial_id"):
+        found = find_trial(hl, call, body["trial_id"])
+        if found is None:
+            raise ApiError(404, f"No experiment trial with id {body['trial_id']!r}")
+        config = public(require_config(hl, call, found[1]))
     else:
-        raise unprocessable([*loc, "config"], "config is required unless config_id is provided", "missing")
+        raise unprocessable(
+            [*loc, "config"], "config is required unless config_id or trial_id is given", "missing"
+        )
     session_id = sessions.resolve_session(hl, call, body, loc)
     parent_id = resolve_parent(hl, call, body, loc)
     feedback = body.get("feedback")
@@ -219,6 +226,8 @@ def _log_one(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[Any
     if fields.get("save") is None:
         fields["save"] = True
     log = store_log(hl, call, fields)
+    if log["trial_id"]:
+        count_trial(hl, call, log["trial_id"])
     for item in feedback_items:
         add_feedback(hl, call, log, item)
     return {"id": log["id"], "project_id": project["id"], "session_id": session_id}
