@@ -1,0 +1,311 @@
+"""``specfake record``: a recording proxy in front of a real service.
+
+Every request is forwarded upstream as it came (API key included: the upstream needs it); the
+answer goes back to the client piece by piece as it arrives, so a stream is never held until its
+end. Each exchange is then written to ``--out`` as a cassette (``specfake.streaming.cassette``):
+streams event by event with the gap before each event, JSON answers (errors included) whole.
+The fake replays them offline (``CassetteLibrary(out)``). What is written is always redacted
+(``specfake.streaming.redact``): API-key headers, ``provider_api_keys``, ``*api_key*`` fields, and
+any of those secrets wherever else it appears.
+
+If the upstream drops the connection mid-answer, the proxy drops its client's connection too and
+records the cassette with ``end: cut``, so the replay cuts at the same place. An upstream that
+cannot be reached is a 502 and is not recorded. Requests answered identically (same operation,
+model, sample count and normalised subject) overwrite each other's cassette: the latest wins.
+
+CLI flags (``add_record_parser``): ``--upstream URL`` (required), ``--out DIR`` (required),
+``--contract NAME`` (default humanloop; names the operations and the mount prefix), ``--host``
+(default 127.0.0.1), ``--port`` (default 4011), ``--timeout SECONDS`` (upstream read timeout,
+default 300), ``--log-level``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from specfake.contract import Contract, ContractError, load_contract
+from specfake.http import BodyTooLarge, dump_json, read_body
+from specfake.routing import Router
+from specfake.streaming.cassette import Cassette, CassetteRequest, Chunk, hash_subject
+from specfake.streaming.faults import StreamCut
+from specfake.streaming.redact import redact, redact_headers, scrub, secrets_in
+from specfake.streaming.sse import SseSplitter
+
+log = logging.getLogger("specfake.record")
+MAX_BODY = 8 * 1024 * 1024
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+# Dropped from answers: the body is forwarded decoded (see below), and uvicorn frames it itself.
+_NOT_FORWARDED_BACK = _HOP_BY_HOP | {"content-encoding", "date", "server"}
+
+
+class RecordingProxy:
+    """Raw ASGI app: forward, stream back as it arrives, write a cassette per exchange."""
+
+    def __init__(
+        self,
+        upstream: str,
+        out: str | Path,
+        *,
+        contract: str | Path | Contract = "humanloop",
+        timeout: float = 300.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.out = Path(out)
+        self.contract = contract if isinstance(contract, Contract) else load_contract(contract)
+        self.timeout = httpx.Timeout(10.0, read=timeout)
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self.router: Router[str] = Router()
+        for op in self.contract.operations:
+            self.router.add(op.path, op.method, op.operation_id)
+        self.recorded: list[Path] = []  # files written, in order
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # Accept-Encoding: identity is asked for, and answers are read decoded anyway, so what
+            # is recorded is always the plain body.
+            self._client = httpx.AsyncClient(timeout=self.timeout, transport=self._transport)
+        return self._client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._proxy(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._client is not None:
+                    await self._client.aclose()
+                    self._client = None
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _below_prefix(self, path: str) -> str:
+        prefix = self.contract.prefix
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            return path[len(prefix) :] or "/"
+        return path
+
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        path = self._below_prefix(scope["path"])
+        query: bytes = scope.get("query_string", b"")
+        try:
+            body = await read_body(receive, MAX_BODY)
+        except BodyTooLarge:
+            await _send_json(send, 413, {"detail": f"Request body larger than {MAX_BODY} bytes"})
+            return
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        forward = [(k, v) for k, v in headers if k not in _HOP_BY_HOP and k != "accept-encoding"]
+        forward.append(("accept-encoding", "identity"))
+        url = self.upstream + path + ("?" + query.decode("latin-1") if query else "")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        client = self._http()
+        try:
+            request = client.build_request(method, url, headers=forward, content=body)
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            await _send_json(send, 502, {"detail": f"Upstream {self.upstream} failed: {type(exc).__name__}"})
+            return
+        back = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _NOT_FORWARDED_BACK]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in back],
+            }
+        )
+        content_type = response.headers.get("content-type", "")
+        is_stream = content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
+        splitter = SseSplitter()
+        chunks: list[Chunk] = []
+        parts: list[bytes] = []
+        last = started
+        cut = False
+        try:
+            async for piece in response.aiter_bytes():
+                now = loop.time()
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+                if is_stream:
+                    for raw_event in splitter.feed(piece):
+                        chunks.append(Chunk.from_bytes((now - last) * 1000.0, raw_event))
+                        last = now
+                else:
+                    parts.append(piece)
+        except httpx.TransportError:
+            cut = True  # the upstream dropped the connection (or timed out) mid-answer
+        finally:
+            await response.aclose()
+        if is_stream and splitter.rest():
+            chunks.append(Chunk.from_bytes((loop.time() - last) * 1000.0, splitter.rest()))
+        try:
+            cassette = self._cassette(
+                method, path, query, dict(headers), body, response, chunks, b"".join(parts), cut
+            )
+            # Written before the body ends, so a client that saw the end can rely on the file.
+            self.recorded.append(await asyncio.to_thread(self._write, cassette))
+        except Exception:  # a recording that fails must not break the answer the client is getting
+            log.exception("specfake record: could not write a cassette for %s %s", method, path)
+        if cut:
+            raise StreamCut("upstream dropped the connection; dropping the client's too")
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _cassette(
+        self,
+        method: str,
+        path: str,
+        query: bytes,
+        headers: dict[str, str],
+        body: bytes,
+        response: httpx.Response,
+        chunks: list[Chunk],
+        answer: bytes,
+        cut: bool,
+    ) -> Cassette:
+        try:
+            parsed: Any = json.loads(body) if body.strip() else None
+        except ValueError:
+            parsed = None
+        secrets = secrets_in(headers, parsed)
+        ordered = sorted(secrets, key=len, reverse=True)
+        found = self.router.match(path, method)
+        operation = found.target if found is not None else None
+        queries = {k: v for k, v in parse_qs(query.decode("latin-1"), keep_blank_values=True).items()}
+        request = CassetteRequest.of(
+            self.contract.name, operation, parsed, method=method, path=path, query=queries
+        )
+        if redact(request.subject, ordered) != request.subject:
+            request.subject = None  # it held a secret: keep only the hash
+        content_type = response.headers.get("content-type", "")
+        final: Any = None
+        text: str | None = None
+        if answer:
+            try:
+                final = redact(json.loads(answer), ordered)
+            except ValueError:
+                text = scrub(answer.decode("utf-8", errors="replace"), ordered)
+        kept = {k: v for k, v in response.headers.items() if k.lower() not in _NOT_FORWARDED_BACK}
+        key = hash_subject([list(request.key()), request.model, method, path])[:12]
+        name = f"{operation or method.lower() + '-unmatched'}-{key}"
+        return Cassette(
+            name=name,
+            request=request,
+            status=response.status_code,
+            content_type=content_type or "application/json",
+            chunks=[_redact_chunk(c, ordered) for c in chunks],
+            final=final,
+            body=text,
+            end="cut" if cut else "complete",
+            headers=redact_headers(kept, ordered),
+            source=f"recorded by specfake record from {self.upstream}",
+        )
+
+    def _write(self, cassette: Cassette) -> Path:
+        return cassette.save(self.out / f"{_safe(cassette.name)}.yaml")
+
+
+def _redact_chunk(chunk: Chunk, secrets: list[str]) -> Chunk:
+    """Re-serialise an event only when it held a secret: otherwise its bytes stay as received."""
+    if chunk.data is not None:
+        payload = json.loads(chunk.data)
+        cleaned = redact(payload, secrets)
+        if cleaned != payload:
+            return Chunk(chunk.gap_ms, data=json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False))
+        return chunk
+    return Chunk(chunk.gap_ms, raw=scrub(chunk.raw or "", secrets))
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+
+
+async def _send_json(send: Send, status: int, body: Any) -> None:
+    payload = dump_json(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+# -- command line (the integrator wires these into ``specfake``) ----------------------------------
+
+
+def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``record`` to ``specfake``'s subcommands; it runs :func:`main_record`."""
+    record = subparsers.add_parser("record", help="record a real service's answers as cassettes")
+    record.add_argument("--upstream", required=True, help="base URL, e.g. https://api.humanloop.com/v4")
+    record.add_argument("--out", required=True, metavar="DIR", help="where cassettes are written")
+    record.add_argument("--contract", default="humanloop", help="contract naming the operations")
+    record.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    record.add_argument("--port", type=int, default=4011)
+    record.add_argument("--timeout", type=float, default=300.0, help="upstream read timeout (seconds)")
+    record.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    record.set_defaults(func=main_record)
+    return record
+
+
+def main_record(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from specfake.server import uvicorn_config
+
+    try:
+        proxy = RecordingProxy(args.upstream, args.out, contract=args.contract, timeout=args.timeout)
+    except ContractError as exc:
+        print(f"specfake: {exc}", file=sys.stderr)
+        return 2
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "localhost", "") else args.host
+    print(f"specfake record: http://{shown}:{args.port}{proxy.contract.prefix} -> {proxy.upstream}")
+    print(f"specfake record: cassettes to {proxy.out} (API and provider keys redacted); Ctrl-C stops")
+    uvicorn.Server(uvicorn_config(proxy, args.host, args.port, args.log_level)).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m specfake.record --upstream URL --out DIR`` until ``specfake record`` exists."""
+    parser = argparse.ArgumentParser(prog="specfake")
+    add_record_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["record", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
