@@ -10,6 +10,7 @@ Public helpers other modules use:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from typing import Any
@@ -71,7 +72,7 @@ def _friendly_name(digest: str) -> str:
     return "-".join(_FAKER.words(2, unique=True))
 
 
-def _tool_response(hl: HumanloopState, tool: dict[str, Any], digest: str, index: int) -> dict[str, Any]:
+def _tool_response(tool: dict[str, Any], digest: str, index: int) -> dict[str, Any]:
     """A config's tool (inline or linked) as ``ToolResponse``."""
     return {
         "id": tool.get("id") or f"tl_{digest[:16]}{index:02d}",
@@ -103,14 +104,14 @@ def config_from_request(
     config: dict[str, Any] = {"type": "model", "model": request.get("model")}
     for key, default in MODEL_DEFAULTS.items():
         value = request.get(key)
-        config[key] = default if value is None else value
+        config[key] = copy.deepcopy(default) if value is None else value
     if config["endpoint"] is None:
         config["endpoint"] = endpoint or ("chat" if config["chat_template"] is not None else "complete")
     identity = {k: v for k, v in config.items() if k not in _NOT_IDENTITY and k != "tools"}
     identity["tools"] = request.get("tools")
     digest = _digest(identity)
     tools = request.get("tools")
-    config["tools"] = [_tool_response(hl, t, digest, i) for i, t in enumerate(tools)] if tools else None
+    config["tools"] = [_tool_response(t, digest, i) for i, t in enumerate(tools)] if tools else None
     if config["name"] is None:
         config["name"] = _friendly_name(digest)
     config["_digest"] = digest

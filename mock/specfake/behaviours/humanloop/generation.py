@@ -35,6 +35,7 @@ from specfake.behaviours.humanloop.configs import (
 )
 from specfake.behaviours.humanloop.experiments import count_trial, require_experiment, sample_config
 from specfake.calls import Call, Handler
+from specfake.errors import ApiError
 from specfake.generate import GenContext
 from specfake.http import Reply
 
@@ -450,7 +451,8 @@ def stream_samples(
 ) -> AsyncIterator[bytes]:
     """SSE events for already generated samples, then ``save()`` and a commit once all are sent.
 
-    The engine commits before a stream starts, so what ``save`` writes is committed here.
+    The engine commits before a stream starts, so what ``save`` writes is committed here; a
+    client that disconnects early closes the generator, and nothing is stored.
     """
 
     async def events() -> AsyncIterator[bytes]:
@@ -475,10 +477,10 @@ def stream_samples(
                 yield b"data: " + orjson.dumps({"data": [delta], "project_id": project_id}) + b"\n\n"
         try:
             save()
-            hl.store.commit()
-        except Exception:
+        except ApiError:  # e.g. the project was deleted while streaming: the logs have nowhere to go
             hl.store.rollback()
-            raise
+            return
+        hl.store.commit()
 
     return events()
 
