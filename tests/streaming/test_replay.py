@@ -14,10 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from specfake.contract import load_contract
 from specfake.streaming.cassette import CassetteLibrary
 from specfake.streaming.faults import StreamCut, StreamFaults
 from specfake.streaming.replay import generation_stream, replay, split_tokens, synthetic_chunks
 from specfake.streaming.sse import payloads
+from specfake.validation import SchemaValidator, registry_for
 from tests.streaming.helpers import sample
 
 
@@ -79,6 +81,22 @@ def test_generation_stream_interleaves_samples_by_index() -> None:
     )
     again = collect(generation_stream(samples, {"project_id": "pr_1"}, seed=3, speed=0, faults=None))
     assert items(again) == got  # seeded
+
+
+def test_every_generated_event_is_a_valid_stream_chunk() -> None:
+    contract = load_contract("humanloop")
+    chunk = SchemaValidator(
+        contract, {"$ref": "#/components/schemas/GenerationStreamChunk"}, registry_for(contract)
+    )
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    tool = {**sample(2, "", finish="tool_call"), "tool_calls": [call]}
+    samples = [sample(0, "Chat text, in pieces."), sample(1, "Completion text.", chat=False), tool]
+    events = payloads(
+        b"".join(collect(generation_stream(samples, {"project_id": "pr_1"}, seed=1, speed=0, faults=None)))
+    )
+    assert len(events) > 5
+    for event in events:
+        assert chunk.errors(event, []) == [], event
 
 
 def test_tool_calls_and_completions() -> None:

@@ -139,3 +139,17 @@ def test_typescript_sdk_stream_calls_read_every_generation_stream() -> None:
     for result in results:
         assert "error" not in result, result
         _check(result["events"], {0: COMPLETION if result["method"].startswith("complete") else CHAT})
+
+
+def test_typescript_sdk_reads_two_interleaved_samples_from_a_cassette() -> None:
+    cassette = CassetteLibrary.builtin().get("two-samples")
+    params = {"project": "specfake-demo", "num_samples": 2, "model_config": {"model": "gpt-4o-mini"}}
+    params["messages"] = cassette.request.subject["messages"]  # type: ignore[index]
+    with served({"chats_create": generation_handler(cassette.samples(), cassette=cassette)}) as base:
+        (result,) = _run_ts(base, [["chatStream", params]])
+    events = result["events"]
+    assert len(events) == len(cassette.chunks)
+    for item in cassette.final["data"]:
+        mine = [e for e in events if e["index"] == item["index"]]
+        assert "".join(e["output"] for e in mine) == item["output"]
+        assert mine[-1]["finish_reason"] == "stop"

@@ -7,11 +7,13 @@ oversleep on one chunk is taken back on the next instead of accumulating.
 
 Client disconnects: uvicorn gives a streamed body no signal when the client goes away (its
 ``send`` just returns), so the stream runs its schedule to the end and ``on_complete`` runs: a
-streamed generation whose client hung up is stored complete. We chose that because the real
-service generates upstream with the model provider independently of its client's socket, and
-logs the generation once the provider finishes; a client cutting the stream does not cancel
-that. A stream the *fake* cuts or ends with an error event (faults, or a recording whose upstream
-connection dropped) is not complete, and stores nothing.
+streamed generation whose client hung up is stored complete. That is our choice, not an observed
+fact: we take the real service to generate upstream with the model provider independently of its
+client's socket and to log the generation once the provider finishes, so a client cutting the
+stream does not cancel it (storing a partial log would invent a state the real service has no
+reason to have). A stream the *fake* cuts or ends with an error event (faults, or a recording
+whose upstream connection dropped) stands for a failed generation: it is not complete, and
+stores nothing.
 """
 
 from __future__ import annotations
