@@ -434,7 +434,7 @@ def _require_running(evaluation: dict[str, Any], what: str) -> None:
 
 def log(hl: HumanloopState, call: Call) -> Reply:
     """An external generation for one of the run's datapoints (answers a ``CreateLogResponse``)."""
-    from specfake.behaviours.humanloop.logs import _log_one
+    from specfake.behaviours.humanloop.logs import log_request
 
     evaluation, run = _load(hl, call, call.path["evaluation_id"])
     _require_running(evaluation, "log to this evaluation")
@@ -448,7 +448,7 @@ def log(hl: HumanloopState, call: Call) -> Reply:
     request.update(project_id=run["project_id"], project=None, source_datapoint_id=point_id)
     if request.get("config") is None and not request.get("config_id"):
         request["config_id"] = evaluation["config"]["id"]
-    created = _log_one(hl, call, request, ["body", "log"])
+    created = log_request(hl, call, request, ["body", "log"])
     run["logs"][point_id] = created["id"]
     evaluation["updated_at"] = hl.now()
     _save(hl, call, evaluation, run)

@@ -199,7 +199,8 @@ def _feedback(hl: HumanloopState) -> Handler:
 # -- POST /logs ----------------------------------------------------------------------------------
 
 
-def _log_one(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[Any]) -> dict[str, Any]:
+def log_request(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[Any]) -> dict[str, Any]:
+    """One POST /logs item (also what an evaluation run's client-posted log goes through)."""
     project = hl.resolve_project(call, body)
     if body.get("config") is not None:
         config = register_config(hl, call, project, body["config"])
@@ -236,8 +237,8 @@ def _log_one(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[Any
 def _log(hl: HumanloopState) -> Handler:
     def handle(call: Call) -> Reply:
         if isinstance(call.body, list):
-            return Reply(200, [_log_one(hl, call, item, ["body", i]) for i, item in enumerate(call.body)])
-        return Reply(200, _log_one(hl, call, call.body, ["body"]))
+            return Reply(200, [log_request(hl, call, item, ["body", i]) for i, item in enumerate(call.body)])
+        return Reply(200, log_request(hl, call, call.body, ["body"]))
 
     return handle
 
