@@ -179,6 +179,8 @@ def test_update_archive_restore(sgp_client: Callable[..., Any], served: Served) 
     updated = client.evaluations.update(gone.id, name="renamed", tags={"v": 2}, description="new")
     assert (updated.name, updated.tags, updated.description) == ("renamed", {"v": 2}, "new")
     assert updated.application_spec_id == gone.application_spec_id  # untouched fields stay
+    ignored = client.evaluations.update(gone.id, extra_body={"account_id": "other", "metric_config": {}})
+    assert ignored.account_id == "acc-1" and ignored.metric_config is None  # not in the patch model
     assert client.evaluations.retrieve(gone.id).name == "renamed"
 
     assert client.evaluations.delete(gone.id).model_dump() == {"count": 1, "success": True}
@@ -302,3 +304,34 @@ def test_wrong_input_is_a_422_naming_the_field(
     expected = loc or ["body", "annotation_config", "direction"]
     assert expected in locs, locs
     assert ["body"] not in locs
+
+
+def test_every_sort_key_and_view_answers(sgp_client: Callable[..., Any], served: Served) -> None:
+    """Each of the 52 sort keys, on evaluations that leave different fields null, with every view."""
+    client = sgp_client()
+    builder(client, "full", tags={"t": 1}, metric_config={"components": [{"name": "m", "type": "f1"}]})
+    make(client, "bare")
+    make(client, "legacy", evaluation_config={"x": [1]}, annotation_config={"llm_prompt_template": "p"})
+    keys = served.app.api("sgp").contract.operation("evaluations_list").parameters
+    enum = next(p for p in keys if p.name == "sort_by").schema["items"]["enum"]
+    assert len(enum) == 52
+    for key in enum:
+        page = client.evaluations.list(sort_by=[key, "id:asc"], view=ALL_VIEWS)
+        assert page.total_item_count == 3 and len(page.items) == 3, key
+    with raw(served) as http:
+        huge = http.get("/v4/evaluations", params={"page": str(2**70), "limit": 10000})
+    assert huge.status_code == 200 and huge.json()["items"] == []
+
+
+def test_archived_reads_can_be_made_visible() -> None:
+    """``sgp_archived_reads=visible``: retrieve answers an archived evaluation with archived_at set."""
+    with LiveServer(create_app(["sgp"], options={"sgp_archived_reads": "visible"})) as server:
+        client = scale_gp.SGPClient(
+            api_key="k1", base_url=server.url + "/sgp", _strict_response_validation=True, max_retries=0
+        )
+        created = make(client, "kept around")
+        client.evaluations.delete(created.id)
+        assert client.evaluations.retrieve(created.id).archived_at is not None
+        assert client.evaluations.list().items == []
+        with pytest.raises(scale_gp.NotFoundError):
+            client.evaluations.delete(created.id)

@@ -15,7 +15,9 @@ Facts from ``scale-gp==0.1.0a62`` and the API reference; choices where they are 
 - **An archived evaluation is gone for reads**: retrieve answers 404, list hides it unless
   ``include_archived=true``. The API reference only says archived items leave the list, so we
   follow HTTP semantics (and schemathesis' ``use_after_free`` check, which treats a 2xx read
-  after a successful DELETE as a bug). ``restore`` is how it comes back.
+  after a successful DELETE as a bug). ``restore`` is how it comes back. Option
+  ``sgp_archived_reads=visible`` makes retrieve answer an archived evaluation (``archived_at``
+  set) instead, for clients that rely on that.
 - **Update**: a partial patch of an archived evaluation is a 409 ("restore it first", as the v5
   reference says updating an archived evaluation is rejected); ``{restore: true}`` un-archives
   (a no-op on a live one). ``evaluation_type: llm_benchmark`` makes it hybrid (its expanded
@@ -65,6 +67,7 @@ REFLECTED = (
     "question_id_to_annotation_config",
     "tags",
 )
+UPDATABLE = tuple(name for name in REFLECTED if name not in ("account_id", "metric_config"))
 BUILDER_ONLY = (
     "evaluation_dataset_id",
     "evaluation_dataset_version",
@@ -156,7 +159,7 @@ class SgpBehaviour(Behaviour):
         return Reply(200, body=_public(evaluation))
 
     def retrieve(self, call: Call) -> Reply:
-        evaluation = self._live(call)
+        evaluation = self._live(call, archived_ok=self.ctx.options.get("sgp_archived_reads") == "visible")
         return Reply(200, body=self._viewed(call, evaluation, call.query.get("view") or []))
 
     def update(self, call: Call) -> Reply:
@@ -175,7 +178,7 @@ class SgpBehaviour(Behaviour):
                 if self._config_type(call, changed) == "studio":
                     raise ApiError(409, "llm_benchmark is not available for studio evaluations")
                 changed[META]["evaluation_type"] = "llm_benchmark"
-            self._apply(changed, body)
+            self._apply(changed, body, UPDATABLE)
         self.ctx.store.put(call.api_key, EVALUATIONS, evaluation_id, changed)
         return Reply(200, body=_public(changed))
 
@@ -211,16 +214,18 @@ class SgpBehaviour(Behaviour):
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _live(self, call: Call) -> dict[str, Any]:
+    def _live(self, call: Call, archived_ok: bool = False) -> dict[str, Any]:
         evaluation_id = str(call.path["evaluation_id"])
         stored = self.ctx.store.get(call.api_key, EVALUATIONS, evaluation_id)
-        if stored is None or stored["archived_at"] is not None:
+        if stored is None or (stored["archived_at"] is not None and not archived_ok):
             raise not_found(evaluation_id)
         return stored
 
-    def _apply(self, evaluation: dict[str, Any], body: dict[str, Any]) -> None:
+    def _apply(
+        self, evaluation: dict[str, Any], body: dict[str, Any], fields: tuple[str, ...] = REFLECTED
+    ) -> None:
         """Copy the request's fields the response model shares (annotation config converted)."""
-        for name in REFLECTED:
+        for name in fields:
             if name in body:
                 evaluation[name] = body[name]
         if "annotation_config" in body:
