@@ -11,20 +11,28 @@ Public helpers other modules use:
   ``prompt_tokens``, ``output_tokens``, ``messages`` (what the model was sent, for chats) and
   ``prompt`` (for completions). Deterministic for the call's seed, the sample index and the
   rendered prompt. The call's body may carry ``tool_choice``/``tool_call``/``response_format``.
-- ``stream_samples(...)``: the SSE answer of a ``"stream": true`` request.
+- ``stream_settings(options) -> Streams``: ``stream_speed`` and the cassettes (built-in plus
+  ``streams_dir``) streamed generations use. A ``"stream": true`` request is answered by
+  ``specfake.streaming.generation_stream``: a matching cassette's chunks at their recorded gaps
+  (its text, finish_reason and tool calls are then what is stored), otherwise the generated text
+  on a seeded pace; the logs are stored once the last chunk is sent (never for a stream a fault
+  cut or ended with an error; see specfake.streaming.replay for a client that hangs up).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from faker import Faker
 
+from specfake.behaviours import Options
 from specfake.behaviours.humanloop import logs, sessions
 from specfake.behaviours.humanloop.common import LOGS, PROJECTS, HumanloopState, unprocessable
 from specfake.behaviours.humanloop.configs import (
@@ -38,6 +46,7 @@ from specfake.calls import Call, Handler
 from specfake.errors import ApiError
 from specfake.generate import GenContext
 from specfake.http import Reply
+from specfake.streaming import Cassette, CassetteLibrary, StreamFaults, generation_stream
 
 _FAKER = Faker("en_US")
 _VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
@@ -352,9 +361,13 @@ def _item(chat: bool, body: dict[str, Any], log_id: str, index: int, config_id: 
     return item
 
 
-def _generation(hl: HumanloopState, chat: bool, source: str) -> Handler:
+def _generation(hl: HumanloopState, chat: bool, source: str, streams: Streams) -> Handler:
     def handle(call: Call) -> Reply:
         body = call.body
+        stream = body.get("stream") is True
+        # a bad fault header is a 422 before anything is written (registering the config writes)
+        faults = StreamFaults.from_headers(call.headers) if stream else None
+        cassette = streams.library.match(call.operation.operation_id, body) if stream else None
         project, config, trial, environment = _config_source(hl, call, chat, source)
         n = _num_samples(body)
         session_id = sessions.resolve_session(hl, call, body, ["body"])
@@ -362,7 +375,11 @@ def _generation(hl: HumanloopState, chat: bool, source: str) -> Handler:
         messages = body.get("messages") if chat else None
         if chat and messages is None:
             messages = []
-        samples = [generate_output(hl, call, config, body.get("inputs"), messages, i) for i in range(n)]
+        recorded = cassette.samples() if cassette is not None else None
+        indexes = [int(r.get("index") or 0) for r in recorded] if recorded is not None else range(n)
+        samples = [generate_output(hl, call, config, body.get("inputs"), messages, i) for i in indexes]
+        if recorded is not None:
+            samples = [recorded_sample(s, r) for s, r in zip(samples, recorded, strict=True)]
         provider_request = _provider_request(config, samples[0], n)
         provider_latency = round(0.2 + random.Random(call.seed).random() * 1.3, 3)
         saved = body.get("save") is not False
@@ -397,7 +414,7 @@ def _generation(hl: HumanloopState, chat: bool, source: str) -> Handler:
             )
         items = [
             _item(chat, body, f["id"], i, config["id"], s)
-            for i, (f, s) in enumerate(zip(fields, samples, strict=True))
+            for i, f, s in zip(indexes, fields, samples, strict=True)
         ]
 
         def save() -> None:
@@ -408,8 +425,17 @@ def _generation(hl: HumanloopState, chat: bool, source: str) -> Handler:
             if trial is not None:
                 count_trial(hl, call, trial, len(fields))
 
-        if body.get("stream") is True:
-            return Reply(200, stream=stream_samples(hl, project["id"], items, save))
+        if stream:
+            events = generation_stream(
+                items,
+                {"project_id": project["id"]},
+                seed=call.seed,
+                speed=streams.speed,
+                faults=faults,
+                cassette=cassette,
+                on_complete=_commit_after(hl, save),
+            )
+            return Reply(200, stream=events)
         save()
         prompt_tokens = samples[0]["prompt_tokens"]
         output_tokens = sum(s["output_tokens"] for s in samples)
@@ -440,55 +466,85 @@ def _generation(hl: HumanloopState, chat: bool, source: str) -> Handler:
 # -- streaming ------------------------------------------------------------------------------------
 
 
-def _pieces(text: str, words: int = 3) -> list[str]:
-    """A few words per event, spaces kept, so the pieces join back into ``text``."""
-    tokens = re.findall(r"\S+\s*", text)
-    return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), words)] or [""]
+@dataclass(frozen=True)
+class Streams:
+    """How streamed generations are sent, fixed at start-up: the gap factor and the recordings."""
+
+    speed: float
+    library: CassetteLibrary
 
 
-def stream_samples(
-    hl: HumanloopState, project_id: str, items: list[dict[str, Any]], save: Callable[[], None]
-) -> AsyncIterator[bytes]:
-    """SSE events for already generated samples, then ``save()`` and a commit once all are sent.
+@functools.cache
+def _builtin_cassettes() -> tuple[Cassette, ...]:
+    """The shipped recordings, parsed once per process (every app shares them, read-only)."""
+    return tuple(CassetteLibrary.builtin())
 
-    The engine commits before a stream starts, so what ``save`` writes is committed here; a
-    client that disconnects early closes the generator, and nothing is stored.
-    """
 
-    async def events() -> AsyncIterator[bytes]:
-        for item in items:
-            pieces = _pieces(item["output"])
-            for i, piece in enumerate(pieces):
-                last = i == len(pieces) - 1
-                delta: dict[str, Any] = {
-                    "id": item["id"],
-                    "index": item["index"],
-                    "output": piece,
-                    "finish_reason": item["finish_reason"] if last else None,
-                    "model_config_id": item["model_config_id"],
-                    "tool_results": None,
-                }
-                if "output_message" in item:
-                    message = item["output_message"]
-                    delta["output_message"] = {"role": "assistant", "content": piece}
-                    delta["tool_calls"] = message["tool_calls"] if last else None
-                    if last and message["tool_calls"]:
-                        delta["output_message"]["tool_calls"] = message["tool_calls"]
-                yield b"data: " + orjson.dumps({"data": [delta], "project_id": project_id}) + b"\n\n"
+def stream_settings(options: Options) -> Streams:
+    """``stream_speed`` (float >= 0, default 1) and ``streams_dir`` (recordings that take
+    precedence over the built-in fixtures/streams/); a bad value fails start-up, not a request."""
+    text = options.get("stream_speed", "1") or "1"
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = -1.0
+    if not speed >= 0:  # also rejects NaN
+        raise ValueError(f"stream speed must be a number >= 0 (0 = no waiting, 1 = real time), got {text!r}")
+    library = CassetteLibrary()
+    directory = options.get("streams_dir", "")
+    for cassette in (*(CassetteLibrary(directory) if directory else ()), *_builtin_cassettes()):
+        library.add(cassette)  # the first added wins a match: the user's recordings
+    return Streams(speed, library)
+
+
+def recorded_sample(sample: dict[str, Any], recorded: dict[str, Any]) -> dict[str, Any]:
+    """A generated sample carrying what a cassette streamed instead (text, finish_reason, tool
+    calls), so the stored log is what the client received."""
+    text = str(recorded.get("output") or "")
+    message = recorded.get("output_message") if isinstance(recorded.get("output_message"), dict) else {}
+    tool_calls = recorded.get("tool_calls") or message.get("tool_calls") or None
+    function = (tool_calls[0].get("function") or {}) if tool_calls else {}
+    tool_call = {"name": function["name"], "arguments": function.get("arguments")} if function else None
+    out = {
+        **sample,
+        "output": text,
+        "raw_output": text,
+        "finish_reason": recorded.get("finish_reason") or "stop",
+        "tool_calls": tool_calls,
+        "tool_call": tool_call,
+        "output_tokens": count_tokens(text or (tool_call or {}).get("arguments") or ""),
+    }
+    if sample["output_message"] is not None:
+        out["output_message"] = {
+            **sample["output_message"],
+            "content": text if text or not tool_calls else None,
+            "tool_calls": tool_calls,
+            "tool_call": tool_call,
+        }
+    return out
+
+
+def _commit_after(hl: HumanloopState, save: Callable[[], None]) -> Callable[[], None]:
+    """What a stream runs once its last chunk is sent: ``save()`` and a commit (the engine
+    committed before the body started). A project deleted meanwhile leaves the logs nowhere to go:
+    nothing is stored, rather than failing a stream the client has already read."""
+
+    def complete() -> None:
         try:
             save()
-        except ApiError:  # e.g. the project was deleted while streaming: the logs have nowhere to go
+        except ApiError:
             hl.store.rollback()
             return
         hl.store.commit()
 
-    return events()
+    return complete
 
 
 def handlers(hl: HumanloopState) -> dict[str, Handler]:
+    streams = stream_settings(hl.ctx.options)
     out: dict[str, Handler] = {}
     for suffix, source in (("", "inline"), ("_deployed", "deployed"), ("_experiment", "experiment"),
                            ("_model_config", "model_config")):  # fmt: skip
-        out[f"chats_create{suffix}"] = _generation(hl, True, source)
-        out[f"completions_create{suffix}"] = _generation(hl, False, source)
+        out[f"chats_create{suffix}"] = _generation(hl, True, source, streams)
+        out[f"completions_create{suffix}"] = _generation(hl, False, source, streams)
     return out
