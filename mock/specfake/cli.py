@@ -1,4 +1,5 @@
-"""``specfake`` command line: ``specfake serve`` starts the fake."""
+"""``specfake`` command line: ``specfake serve`` starts the fake; ``specfake record`` records a
+real service's answers as cassettes the fake replays."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Sequence
 
 from specfake.contract import ContractError, builtin_contracts
+from specfake.record import add_record_parser
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -21,6 +23,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         keys = None if not args.api_key or "*" in args.api_key else args.api_key
         options = dict(_option(text) for text in args.option or [])
+        if args.stream_speed is not None:
+            options["stream_speed"] = f"{args.stream_speed:g}"
+        if args.streams is not None:
+            options["streams_dir"] = args.streams
         app = create_app(
             args.contract or None,
             seed=args.seed,
@@ -47,6 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
         print("specfake: any non-empty API key is accepted (one tenant each)")
     world = "none (--empty)" if args.empty else (args.fixtures or "built-in demo world")
     print(f"specfake: fixtures: {world}; state: {args.state or 'in memory'}; admin API: /__admin")
+    recordings = f"{options['streams_dir']} + built-in" if options.get("streams_dir") else "built-in"
+    print(f"specfake: streams: speed {options.get('stream_speed', '1')}; recordings: {recordings}")
     print(
         f"specfake: ready in {time.perf_counter() - started:.2f}s (seed {args.seed}); Ctrl-C stops",
         flush=True,
@@ -61,6 +69,15 @@ def _option(text: str) -> tuple[str, str]:
     if not sep or not name:
         raise ValueError(f"--option expects NAME=VALUE, got {text!r}")
     return name.strip(), value.strip()
+
+
+def _speed(text: str) -> float:
+    from specfake.behaviours.humanloop.generation import parse_speed
+
+    try:
+        return parse_speed(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,10 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="behaviour option, e.g. evaluation_pace=2 (repeatable; see README)",
     )
+    serve.add_argument(
+        "--stream-speed",
+        type=_speed,
+        metavar="F",
+        help="factor on streamed chunks' gaps: 0 sends at once, 1 (default) real time, 2 twice as slow",
+    )
+    serve.add_argument(
+        "--streams", metavar="DIR", help="also replay the cassettes in DIR (e.g. from specfake record)"
+    )
     serve.add_argument("--admin-token", metavar="TOKEN", help="let non-loopback callers use /__admin with it")
     serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.set_defaults(func=_serve)
+    add_record_parser(commands)
     return parser
 
 

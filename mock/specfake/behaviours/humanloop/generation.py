@@ -480,16 +480,21 @@ def _builtin_cassettes() -> tuple[Cassette, ...]:
     return tuple(CassetteLibrary.builtin())
 
 
-def stream_settings(options: Options) -> Streams:
-    """``stream_speed`` (float >= 0, default 1) and ``streams_dir`` (recordings that take
-    precedence over the built-in fixtures/streams/); a bad value fails start-up, not a request."""
-    text = options.get("stream_speed", "1") or "1"
+def parse_speed(text: str) -> float:
+    """``--stream-speed``/``stream_speed``: a float >= 0; ValueError says what is accepted."""
     try:
         speed = float(text)
     except ValueError:
         speed = -1.0
     if not speed >= 0:  # also rejects NaN
         raise ValueError(f"stream speed must be a number >= 0 (0 = no waiting, 1 = real time), got {text!r}")
+    return speed
+
+
+def stream_settings(options: Options) -> Streams:
+    """``stream_speed`` (float >= 0, default 1) and ``streams_dir`` (recordings that take
+    precedence over the built-in fixtures/streams/); a bad value fails start-up, not a request."""
+    speed = parse_speed(options.get("stream_speed", "1") or "1")
     library = CassetteLibrary()
     directory = options.get("streams_dir", "")
     for cassette in (*(CassetteLibrary(directory) if directory else ()), *_builtin_cassettes()):
