@@ -16,6 +16,7 @@ import pytest
 from humanloop import Humanloop
 
 from specfake.streaming.cassette import CassetteLibrary
+from tests.sdk.test_typescript_sdk import _ensure_installed as ensure_ts_sdk
 from tests.streaming.helpers import KEY, generation_handler, sample, served
 
 pytestmark = pytest.mark.sdk
@@ -49,7 +50,6 @@ TS_METHODS = {  # Python helper -> TypeScript method
     "complete_model_config_stream": "completeModelConfigurationStream",
 }
 TS_SCRIPT = Path(__file__).with_name("ts_streams.mjs")
-TS_SDK = Path(__file__).resolve().parents[1] / "sdk_ts" / "node_modules" / "humanloop"
 
 
 def _handlers() -> dict[str, Any]:
@@ -117,11 +117,10 @@ def test_python_sdk_reads_two_interleaved_samples_from_a_cassette() -> None:
 
 
 def _run_ts(base: str, calls: list[list[Any]]) -> list[dict[str, Any]]:
-    node = shutil.which("node")
-    if node is None or not TS_SDK.is_dir():
-        pytest.skip(
-            "needs node and the TypeScript SDK under tests/sdk_ts/node_modules (tests/sdk installs it)"
-        )
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are needed to run the TypeScript SDK's streams (tests/sdk_ts)")
+    ensure_ts_sdk(npm)  # `npm ci` from the committed lockfile when missing or stale; fails loudly
     env = {**os.environ, "SPECFAKE_URL": base, "SPECFAKE_API_KEY": KEY["X-API-KEY"]}
     env["SPECFAKE_CALLS"] = json.dumps(calls)
     done = subprocess.run(
