@@ -60,6 +60,17 @@ def _subject(cassette: Cassette) -> dict[str, Any]:
     return cassette.request.subject
 
 
+def _replay_chat(client: Humanloop, cassette: Cassette) -> list[dict[str, Any]]:
+    """chat_stream with the request a chat cassette recorded (its messages, model, sample count)."""
+    params = {
+        "project": "replayed",
+        "model_config": {"model": cassette.request.model},
+        "messages": _subject(cassette)["messages"],
+        "num_samples": cassette.request.num_samples,
+    }
+    return _read(client, "chat_stream", params)
+
+
 def _by_sample(chunks: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {}
     for chunk in chunks:
@@ -115,15 +126,7 @@ def test_all_eight_stream_helpers_store_what_they_streamed(base: str) -> None:
 def test_a_request_matching_a_shipped_cassette_replays_it_and_stores_its_text(base: str) -> None:
     hl = _client(base)
     chat = CASSETTES.get("short-chat")
-    chunks = _read(
-        hl,
-        "chat_stream",
-        {
-            "project": "replayed",
-            "model_config": {"model": "gpt-4o-mini"},
-            "messages": _subject(chat)["messages"],
-        },
-    )
+    chunks = _replay_chat(hl, chat)
     assert len(chunks) == len(chat.chunks)
     assert [c["output"] for c in chunks] == [item["output"] for _, item, _ in chat.items()]
     _check_stored(hl, chunks)
@@ -143,15 +146,7 @@ def test_a_request_matching_a_shipped_cassette_replays_it_and_stores_its_text(ba
     assert log.output == completion.outputs()[0]
 
     tool = CASSETTES.get("tool-call")
-    chunks = _read(
-        hl,
-        "chat_stream",
-        {
-            "project": "replayed",
-            "model_config": {"model": "gpt-4o"},
-            "messages": _subject(tool)["messages"],
-        },
-    )
+    chunks = _replay_chat(hl, tool)
     (log,) = _check_stored(hl, chunks).values()
     recorded = tool.samples()[0]
     assert log.finish_reason == recorded["finish_reason"]
@@ -166,16 +161,7 @@ def test_two_samples_interleave_and_each_is_stored(base: str) -> None:
         {"project": "two", "model_config": {"model": "gpt-4o"}, "messages": MESSAGES, "num_samples": 2},
     )
     pair = CASSETTES.get("two-samples")
-    replayed = _read(
-        hl,
-        "chat_stream",
-        {
-            "project": "two",
-            "model_config": {"model": "gpt-4o-mini"},
-            "messages": _subject(pair)["messages"],
-            "num_samples": 2,
-        },
-    )
+    replayed = _replay_chat(hl, pair)
     for chunks in (synthetic, replayed):
         indexes = [c["index"] for c in chunks]
         assert set(indexes) == {0, 1} and indexes != sorted(indexes)  # interleaved
