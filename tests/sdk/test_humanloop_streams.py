@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,8 @@ from humanloop import Humanloop
 
 from specfake.app import create_app
 from specfake.server import LiveServer
-from specfake.streaming import FAULT_HEADER, Cassette, CassetteLibrary
+from specfake.streaming import FAULT_HEADER, Cassette, CassetteLibrary, Chunk
+from specfake.streaming.cassette import CassetteRequest
 
 pytestmark = pytest.mark.sdk
 
@@ -202,3 +204,42 @@ def test_a_stream_the_fake_cuts_or_fails_stores_no_log(base: str) -> None:
     assert isinstance(bad, httpx.Response) and bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["header", FAULT_HEADER]
     assert "never-created" not in {p.name for p in hl.projects.list(size=100).records}
+
+
+def test_recordings_from_streams_dir_come_first_and_recorded_errors_replay(tmp_path: Path) -> None:
+    body = {"project": "mine", "model_config": {"model": "gpt-4o"}, "messages": MESSAGES, "stream": True}
+    request = CassetteRequest.of("humanloop", "chats_create", body)
+    mine = {"id": "data_1", "index": 0, "model_config_id": "config_1", "output_message": None}
+    chunks = [
+        Chunk(5.0, data=json.dumps({"data": [{**mine, "output": "Recorded", "finish_reason": None}]})),
+        Chunk(5.0, data=json.dumps({"data": [{**mine, "output": " here.", "finish_reason": "stop"}]})),
+    ]
+    Cassette("mine", request, chunks=chunks).save(tmp_path / "mine.yaml")
+    other = {**body, "project": "refused", "messages": [{"role": "user", "content": "Rate limited?"}]}
+    refused = Cassette(
+        "refused",
+        CassetteRequest.of("humanloop", "chats_create", other),
+        status=429,
+        content_type="application/json",
+        final={"detail": "Rate limit reached"},
+    )
+    refused.save(tmp_path / "refused.yaml")
+    options = {"stream_speed": "0", "streams_dir": str(tmp_path)}
+    with LiveServer(create_app(["humanloop"], options=options)) as server:
+        base = server.url + "/humanloop/v4"
+        streamed = httpx.post(base + "/chat", json=body, headers={"X-API-KEY": KEY})
+        events = _events(streamed)
+        assert "".join(e["data"][0]["output"] for e in events) == "Recorded here."
+        log = _client(base).logs.get(id=events[0]["data"][0]["id"], validate=True)
+        assert log.output == "Recorded here." and log.finish_reason == "stop"
+        error = httpx.post(base + "/chat", json=other, headers={"X-API-KEY": KEY})
+        assert (error.status_code, error.json()) == (429, {"detail": "Rate limit reached"})
+        names = [p.name for p in _client(base).projects.list().records]
+        assert names == ["mine"]  # the refused request created nothing
+
+
+def test_a_bad_stream_speed_or_streams_dir_fails_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="stream speed must be a number >= 0"):
+        create_app(["humanloop"], options={"stream_speed": "-1"})
+    with pytest.raises(ValueError, match="no such cassette directory"):
+        create_app(["humanloop"], options={"streams_dir": str(tmp_path / "missing")})

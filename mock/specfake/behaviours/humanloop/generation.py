@@ -47,6 +47,7 @@ from specfake.errors import ApiError
 from specfake.generate import GenContext
 from specfake.http import Reply
 from specfake.streaming import Cassette, CassetteLibrary, StreamFaults, generation_stream
+from specfake.streaming.handler import cassette_reply
 
 _FAKER = Faker("en_US")
 _VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
@@ -368,6 +369,8 @@ def _generation(hl: HumanloopState, chat: bool, source: str, streams: Streams) -
         # a bad fault header is a 422 before anything is written (registering the config writes)
         faults = StreamFaults.from_headers(call.headers) if stream else None
         cassette = streams.library.match(call.operation.operation_id, body) if stream else None
+        if cassette is not None and not cassette.is_stream:  # a recorded error answer: as recorded
+            return cassette_reply(cassette, call, streams.speed)
         project, config, trial, environment = _config_source(hl, call, chat, source)
         n = _num_samples(body)
         session_id = sessions.resolve_session(hl, call, body, ["body"])
