@@ -34,7 +34,10 @@ SGP_BODY = (
     '{"account_id":"acct_bench","application_spec_id":"app_bench","name":"bench run",'
     '"description":"load","type":"default"}'
 )
-LOG_BODY = '{"project":"bench","inputs":{"q":"hi"},"output":"hello there","source":"bench"}'
+LOG_BODY = (
+    '{"project":"bench","inputs":{"q":"hi"},"output":"hello there","source":"bench",'
+    '"config":{"type":"model","model":"gpt-4o"}}'
+)
 
 
 def pin(core: int) -> list[str]:

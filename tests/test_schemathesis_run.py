@@ -17,7 +17,8 @@ SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 
 @pytest.fixture(scope="module")
 def server() -> Any:
-    with LiveServer(create_app(seed=0, api_keys=["k1", "k2"])) as live:
+    app = create_app(seed=0, api_keys=["k1", "k2"], options={"stream_speed": "0"})
+    with LiveServer(app) as live:
         yield live
 
 

@@ -33,7 +33,8 @@ def specfake(request: pytest.FixtureRequest) -> Iterator[RunningFake]:
     marker = request.node.get_closest_marker("specfake")
     contracts = list(marker.args) if marker and marker.args else None
     seed = request.config.getoption("--specfake-seed")
-    app = create_app(contracts, seed=seed)
+    # Streams replay without waiting: tests want the bytes, not the pace (set one to test timing).
+    app = create_app(contracts, seed=seed, options={"stream_speed": "0"})
     with LiveServer(app) as server:
         yield RunningFake(app, server)
 

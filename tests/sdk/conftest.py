@@ -23,7 +23,7 @@ class Served:
 @pytest.fixture
 def served() -> Iterator[Served]:
     """Both built-in contracts, empty state, any API key accepted (each key its own tenant)."""
-    app = create_app(seed=7)
+    app = create_app(seed=7, options={"stream_speed": "0"})
     with LiveServer(app) as server:
         yield Served(app, server)
 
