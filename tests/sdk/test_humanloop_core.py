@@ -377,3 +377,31 @@ def test_async_chat_and_stream(humanloop_client: Callable[..., Any]) -> None:
     text = "".join(c["output"] for c in chunks)
     stored = hl.logs.get(id=chunks[0]["id"], validate=True)
     assert stored.output == text and stored.project_id == chunks[0]["project_id"]
+
+
+def test_active_config_and_feedback_types(humanloop_client: Callable[..., Any]) -> None:
+    hl = humanloop_client()
+    project = hl.projects.create(name="feedback-kinds", validate=True)
+    first = hl.model_configs.register(project_id=project.id, **model_config(), validate=True)
+    active = hl.projects.get_active_config(id=project.id, validate=True)
+    assert active.config.id == first.config.id
+    hl.projects.deactivate_config(id=project.id, validate=True)
+    assert hl.projects.get(id=project.id, validate=True).active_config is None
+    assert status_of(hl.projects.get_active_config, id=project.id) == 404
+
+    created = hl.projects.create_feedback_type(
+        id=project.id, type="tone", values=[{"value": "warm"}, {"value": "curt"}], validate=True
+    )
+    assert created.type == "tone" and [v.value for v in created.values or []] == ["warm", "curt"]
+    kinds = {t.type for t in hl.projects.get(id=project.id, validate=True).feedback_types}
+    assert {"rating", "tone"} <= kinds
+    updated = hl.projects.update_feedback_types(
+        id=project.id,
+        body=[{"type": "tone", "values": [{"value": "warm"}, {"value": "formal"}]}],
+        validate=True,
+    )
+    tone = next(t for t in updated if t.type == "tone")
+    # values are added to (not replaced): update also sets values' status, so old ones stay listed
+    assert {"warm", "formal"} <= {v.value for v in tone.values or []}
+    other = humanloop_client("someone-else")
+    assert status_of(other.projects.create_feedback_type, id=project.id, type="x") == 404
