@@ -34,6 +34,7 @@ class AdminApi:
             Route("/__admin/reset", self.reset, methods=["POST"]),
             Route("/__admin/state", self.export, methods=["GET"]),
             Route("/__admin/state", self.import_, methods=["PUT", "POST"]),
+            Route("/__admin/options", self.options, methods=["GET", "PUT"]),
             Route("/__admin/journal", self.journal, methods=["GET"]),
             Route("/__admin/journal", self.clear_journal, methods=["DELETE"]),
         ]
@@ -64,6 +65,7 @@ class AdminApi:
                     "POST /__admin/reset[?contract=NAME][&tenant=KEY]": "back to the start-up state",
                     "GET /__admin/state[?contract=NAME]": "export state as JSON",
                     "PUT /__admin/state": "import an export (replaces the contracts it names)",
+                    "GET|PUT /__admin/options?contract=NAME": "behaviour options ({name: value}; '' unsets)",
                     "GET /__admin/journal[?contract=NAME][&tenant=KEY][&limit=N]": "recent requests",
                     "DELETE /__admin/journal": "empty the journal",
                 },
@@ -115,6 +117,32 @@ class AdminApi:
             self.app.api(name).store.load(state)
         return JSONResponse({"imported": sorted(snapshot)})
 
+    async def options(self, request: Request) -> Response:
+        """Read or change behaviour options at run time, e.g. a stream fault rule for every stream:
+        ``PUT /__admin/options?contract=humanloop`` with ``{"stream_faults": "cut-after=3"}``."""
+        if refused := self._refused(request):
+            return refused
+        apis = self._apis(request)
+        if len(apis) != 1:
+            return JSONResponse({"detail": "name one contract: ?contract=NAME"}, 404 if not apis else 422)
+        values = apis[0].context.options.values
+        if request.method == "PUT":
+            try:
+                changes = orjson.loads(await request.body())
+            except orjson.JSONDecodeError as exc:
+                return JSONResponse({"detail": f"not JSON: {exc}"}, 422)
+            if not isinstance(changes, dict) or not all(isinstance(v, str) for v in changes.values()):
+                return JSONResponse({"detail": "expected {option name: string value}"}, 422)
+            problem = _check_options(changes)
+            if problem:
+                return JSONResponse({"detail": problem}, 422)
+            for name, value in changes.items():
+                if value == "":
+                    values.pop(name, None)
+                else:
+                    values[name] = value
+        return JSONResponse(dict(values))
+
     async def journal(self, request: Request) -> Response:
         if refused := self._refused(request):
             return refused
@@ -161,3 +189,15 @@ def _is_loopback(host: str) -> bool:
         return False
     mapped = getattr(address, "ipv4_mapped", None)
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def _check_options(changes: dict[str, str]) -> str | None:
+    """Refuse a rule that would only fail later, inside every stream."""
+    if changes.get("stream_faults"):
+        from specfake.streaming import StreamFaults
+
+        try:
+            StreamFaults.parse(changes["stream_faults"])
+        except ValueError as exc:
+            return f"stream_faults: {exc}"
+    return None

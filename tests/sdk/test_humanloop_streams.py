@@ -243,3 +243,22 @@ def test_a_bad_stream_speed_or_streams_dir_fails_start_up(tmp_path: Path) -> Non
         create_app(["humanloop"], options={"stream_speed": "-1"})
     with pytest.raises(ValueError, match="no such cassette directory"):
         create_app(["humanloop"], options={"streams_dir": str(tmp_path / "missing")})
+
+
+def test_an_admin_fault_rule_applies_to_every_stream_until_unset() -> None:
+    """No header needed: reproduce a flaky provider for an unmodified client, then heal it."""
+    with LiveServer(create_app(["humanloop"], options={"stream_speed": "0"})) as server:
+        admin = server.url + "/__admin/options?contract=humanloop"
+        base = server.url + "/humanloop/v4"
+        bad = httpx.put(admin, json={"stream_faults": "cut-after=soon"})
+        assert bad.status_code == 422 and "stream_faults" in bad.json()["detail"]
+        assert httpx.put(admin, json={"stream_faults": "cut-after=1"}).json() == {
+            "stream_speed": "0",
+            "stream_faults": "cut-after=1",
+        }
+        assert isinstance(_post(base, "", "ruled"), httpx.RemoteProtocolError)
+        own = _post(base, "error-at=99", "ruled")  # a request's own header wins over the rule
+        assert isinstance(own, httpx.Response) and own.status_code == 200
+        assert httpx.put(admin, json={"stream_faults": ""}).json() == {"stream_speed": "0"}
+        again = _post(base, "", "ruled")
+        assert isinstance(again, httpx.Response) and _events(again)[-1]["data"][0]["finish_reason"]

@@ -367,7 +367,7 @@ def _generation(hl: HumanloopState, chat: bool, source: str, streams: Streams) -
         body = call.body
         stream = body.get("stream") is True
         # a bad fault header is a 422 before anything is written (registering the config writes)
-        faults = StreamFaults.from_headers(call.headers) if stream else None
+        faults = _faults(hl, call) if stream else None
         cassette = streams.library.match(call.operation.operation_id, body) if stream else None
         if cassette is not None and not cassette.is_stream:  # a recorded error answer: as recorded
             return cassette_reply(cassette, call, streams.speed)
@@ -556,3 +556,13 @@ def handlers(hl: HumanloopState) -> dict[str, Handler]:
         out[f"chats_create{suffix}"] = _generation(hl, True, source, streams)
         out[f"completions_create{suffix}"] = _generation(hl, False, source, streams)
     return out
+
+
+def _faults(hl: HumanloopState, call: Call) -> StreamFaults | None:
+    """The request's X-Specfake-Stream-Fault header, else the admin rule (option ``stream_faults``,
+    set with ``--option`` or ``PUT /__admin/options``) for every stream of this contract."""
+    asked = StreamFaults.from_headers(call.headers)
+    if asked is not None:
+        return asked
+    rule = hl.ctx.options.get("stream_faults").strip()
+    return StreamFaults.parse(rule) if rule else None
