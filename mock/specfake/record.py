@@ -297,15 +297,3 @@ def main_record(args: argparse.Namespace) -> int:
     print(f"specfake record: cassettes to {proxy.out} (API and provider keys redacted); Ctrl-C stops")
     uvicorn.Server(uvicorn_config(proxy, args.host, args.port, args.log_level)).run()
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m specfake.record --upstream URL --out DIR`` until ``specfake record`` exists."""
-    parser = argparse.ArgumentParser(prog="specfake")
-    add_record_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["record", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

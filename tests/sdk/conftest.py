@@ -7,29 +7,21 @@ from typing import Any
 
 import pytest
 
-from specfake.app import SpecfakeApp, create_app
+from specfake.app import create_app
+from specfake.pytest_plugin import RunningFake
 from specfake.server import LiveServer
 
 
-class Served:
-    def __init__(self, app: SpecfakeApp, server: LiveServer) -> None:
-        self.app = app
-        self.url = server.url
-
-    def base_url(self, contract: str) -> str:
-        return self.url + self.app.api(contract).prefix
-
-
 @pytest.fixture
-def served() -> Iterator[Served]:
+def served() -> Iterator[RunningFake]:
     """Both built-in contracts, empty state, any API key accepted (each key its own tenant)."""
     app = create_app(seed=7, options={"stream_speed": "0"})
     with LiveServer(app) as server:
-        yield Served(app, server)
+        yield RunningFake(app, server)
 
 
 @pytest.fixture
-def humanloop_client(served: Served) -> Callable[..., Any]:
+def humanloop_client(served: RunningFake) -> Callable[..., Any]:
     """``humanloop_client(api_key="k1")`` -> an official ``humanloop.Humanloop`` client."""
     from humanloop import Humanloop
 
@@ -40,7 +32,7 @@ def humanloop_client(served: Served) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def sgp_client(served: Served) -> Callable[..., Any]:
+def sgp_client(served: RunningFake) -> Callable[..., Any]:
     """``sgp_client(api_key="k1")`` -> a strict official ``scale_gp.SGPClient``."""
     from scale_gp import SGPClient
 

@@ -11,9 +11,9 @@ import pytest
 import scale_gp
 
 from specfake.app import create_app
+from specfake.pytest_plugin import RunningFake
 from specfake.server import LiveServer
 from specfake.validation import SchemaValidator, registry_for
-from tests.sdk.conftest import Served
 
 ALL_VIEWS = ["ApplicationSpec", "AsyncJobs", "EvaluationConfig", "EvaluationDatasets"]
 
@@ -35,7 +35,7 @@ def builder(client: Any, name: str, **extra: Any) -> Any:
     )
 
 
-def raw(served: Served, key: str = "k1") -> httpx.Client:
+def raw(served: RunningFake, key: str = "k1") -> httpx.Client:
     return httpx.Client(base_url=served.base_url("sgp"), headers={"x-api-key": key})
 
 
@@ -82,7 +82,7 @@ def test_create_reflects_the_request_and_retrieve_returns_it(sgp_client: Callabl
 
 
 def test_auto_pagination_yields_every_item_once_and_ends(
-    sgp_client: Callable[..., Any], served: Served
+    sgp_client: Callable[..., Any], served: RunningFake
 ) -> None:
     client = sgp_client()
     ids = [make(client, f"e{i}").id for i in range(5)]
@@ -95,7 +95,7 @@ def test_auto_pagination_yields_every_item_once_and_ends(
     assert past == {"items": [], "total_item_count": 5, "current_page": 4, "items_per_page": 2}
 
 
-def test_sort_by_several_keys_in_turn(sgp_client: Callable[..., Any], served: Served) -> None:
+def test_sort_by_several_keys_in_turn(sgp_client: Callable[..., Any], served: RunningFake) -> None:
     client = sgp_client()
     for name, spec in [("b", "s2"), ("a", "s1"), ("c", "s1"), ("a", "s2"), ("b", "s1")]:
         make(client, name, spec=spec)
@@ -123,7 +123,7 @@ def test_filters_count_the_filtered_set(sgp_client: Callable[..., Any]) -> None:
     assert client.evaluations.list(account_id="nobody").items == []
 
 
-def test_view_expands_consistent_sub_objects(sgp_client: Callable[..., Any], served: Served) -> None:
+def test_view_expands_consistent_sub_objects(sgp_client: Callable[..., Any], served: RunningFake) -> None:
     client = sgp_client()
     auto = builder(
         client,
@@ -172,7 +172,7 @@ def test_view_expands_consistent_sub_objects(sgp_client: Callable[..., Any], ser
     assert page_schema.errors(body, []) == []
 
 
-def test_update_archive_restore(sgp_client: Callable[..., Any], served: Served) -> None:
+def test_update_archive_restore(sgp_client: Callable[..., Any], served: RunningFake) -> None:
     client = sgp_client()
     kept = make(client, "kept")
     gone = make(client, "gone", tags={"v": 1})
@@ -306,7 +306,7 @@ def test_wrong_input_is_a_422_naming_the_field(
     assert ["body"] not in locs
 
 
-def test_every_sort_key_and_view_answers(sgp_client: Callable[..., Any], served: Served) -> None:
+def test_every_sort_key_and_view_answers(sgp_client: Callable[..., Any], served: RunningFake) -> None:
     """Each of the 52 sort keys, on evaluations that leave different fields null, with every view."""
     client = sgp_client()
     builder(client, "full", tags={"t": 1}, metric_config={"components": [{"name": "m", "type": "f1"}]})

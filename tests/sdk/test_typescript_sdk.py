@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.sdk.conftest import Served
+from specfake.pytest_plugin import RunningFake
 
 pytestmark = pytest.mark.sdk
 
@@ -28,7 +28,7 @@ INSTALL_TIMEOUT_S = 300
 FLOWS_TIMEOUT_S = 90
 
 
-def _ensure_installed(npm: str) -> None:
+def ensure_installed(npm: str) -> None:
     """`npm ci` when node_modules is missing or older than the committed lockfile."""
     if INSTALLED_MARKER.exists() and INSTALLED_MARKER.stat().st_mtime >= LOCKFILE.stat().st_mtime:
         return
@@ -51,11 +51,11 @@ def _steps(stdout: str) -> list[dict[str, Any]]:
     return [line for line in lines if isinstance(line, dict) and "step" in line]
 
 
-def test_typescript_sdk_flows(served: Served) -> None:
+def test_typescript_sdk_flows(served: RunningFake) -> None:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed to run the TypeScript SDK flows (tests/sdk_ts)")
-    _ensure_installed(npm)
+    ensure_installed(npm)
 
     env = {
         **os.environ,

@@ -16,7 +16,7 @@ import pytest
 from humanloop import Humanloop
 
 from specfake.streaming.cassette import CassetteLibrary
-from tests.sdk.test_typescript_sdk import _ensure_installed as ensure_ts_sdk
+from tests.sdk.test_typescript_sdk import ensure_installed as ensure_ts_sdk
 from tests.streaming.helpers import KEY, generation_handler, sample, served
 
 pytestmark = pytest.mark.sdk

@@ -5,23 +5,22 @@ One module per area; each exposes ``handlers(hl: HumanloopState) -> dict[operati
 
 from __future__ import annotations
 
-import importlib
-
 from specfake.behaviours import Behaviour, BehaviourContext
+from specfake.behaviours.humanloop import (
+    configs,
+    datasets,
+    evaluations,
+    evaluators,
+    experiments,
+    generation,
+    logs,
+    projects,
+    sessions,
+)
 from specfake.behaviours.humanloop.common import HumanloopState
 from specfake.calls import Handler
 
-AREAS = (
-    "projects",
-    "configs",
-    "generation",
-    "logs",
-    "sessions",
-    "experiments",
-    "datasets",
-    "evaluators",
-    "evaluations",
-)
+AREAS = (projects, configs, generation, logs, sessions, experiments, datasets, evaluators, evaluations)
 
 
 class HumanloopBehaviour(Behaviour):
@@ -32,11 +31,5 @@ class HumanloopBehaviour(Behaviour):
     def handlers(self) -> dict[str, Handler]:
         out: dict[str, Handler] = {}
         for area in AREAS:
-            try:
-                module = importlib.import_module(f"{__name__}.{area}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__name__}.{area}":
-                    raise
-                continue  # area not written yet: the generic layer answers
-            out.update(module.handlers(self.state))
+            out.update(area.handlers(self.state))
         return out

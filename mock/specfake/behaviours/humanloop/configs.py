@@ -339,16 +339,6 @@ def _tool_request(tool: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in tool.items() if v is not None and (k != "id" or keep_id)}
 
 
-def _simple_message(message: dict[str, Any]) -> bool:
-    """A message a ``<role>`` block can carry without loss."""
-    content = message.get("content")
-    return (
-        set(message) <= {"role", "content"}
-        and isinstance(content, str)
-        and f"</{message['role']}>" not in content
-    )
-
-
 def to_prompt_file(config: dict[str, Any]) -> str:
     front = {k: config.get(k) for k in _PROMPT_KEYS if config.get(k) not in (None, {}, [])}
     if front.get("tools"):

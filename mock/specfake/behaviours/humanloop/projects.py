@@ -140,10 +140,6 @@ def _list(hl: HumanloopState) -> Handler:
     return handle
 
 
-def _user_text(user: dict[str, Any]) -> str:
-    return f"{user['email_address']} {user.get('full_name') or ''}".lower()
-
-
 def _get(hl: HumanloopState) -> Handler:
     def handle(call: Call) -> Reply:
         return Reply(200, project_view(hl, call, _require(hl, call)))
