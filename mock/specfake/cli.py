@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 
 from specfake.contract import ContractError, builtin_contracts
+from specfake.contracts.harness.cli import add_check_parser
 from specfake.record import add_record_parser
 
 
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.set_defaults(func=_serve)
     add_record_parser(commands)
+    add_check_parser(commands)
     return parser
 
 
