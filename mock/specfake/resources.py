@@ -56,53 +56,12 @@ class ResourceLayer:
     # -- inference -------------------------------------------------------------------------------
 
     def _infer(self) -> None:
+        self.resources = infer_resources(self.contract)
         by_id = {op.operation_id: op for op in self.contract.operations}
-        for op in self.contract.operations:
-            success = op.success
-            if success is None or not success.links:
-                continue
-            groups: dict[tuple[str, ...], dict[str, str]] = {}
-            for link in success.links.values():
-                target = by_id.get(link.get("operationId", ""))
-                params = link.get("parameters") or {}
-                if target is None or len(params) != 1:
-                    continue
-                ((param, expression),) = params.items()
-                if not isinstance(expression, str) or not expression.startswith("$response.body#/"):
-                    continue
-                pointer = tuple(expression.split("#/", 1)[1].split("/"))
-                groups.setdefault(pointer, {})[target.operation_id] = param
-            for pointer, targets in groups.items():
-                getter = next((t for t in targets if by_id[t].method == "GET"), None)
-                schema = _json_schema(op)
-                resource = Resource(
-                    kind=getter or op.operation_id,
-                    create=op,
-                    schema_ref=schema.get("$ref") if isinstance(schema, dict) else None,
-                    id_pointer=list(pointer),
-                    id_schema=self._id_schema(schema, list(pointer)),
-                    targets=targets,
-                    list_op=next(
-                        (o for o in self.contract.operations if o.path == op.path and o.method == "GET"),
-                        None,
-                    ),
-                )
-                self.resources.append(resource)
         for resource in self.resources:
             self._reflect[resource.create.operation_id] = self._reflectable(resource.create)
             for target in resource.targets:
                 self._reflect[target] = self._reflectable(by_id[target])
-
-    def _id_schema(self, schema: Any, pointer: list[str]) -> dict[str, Any]:
-        node = self.contract.resolve(schema)
-        for part in pointer:
-            if not isinstance(node, dict):
-                return {}
-            if part.isdigit():
-                node = self.contract.resolve(node.get("items", {}))
-            else:
-                node = self.contract.resolve((node.get("properties") or {}).get(part, {}))
-        return node if isinstance(node, dict) else {}
 
     def _reflectable(self, op: Operation) -> list[tuple[str, SchemaValidator]]:
         """Body fields copied into the answer: same name in request and response, valid there."""
@@ -261,6 +220,56 @@ class ResourceLayer:
         if resource.id_schema.get("format") == "uuid":
             return str(uuid.UUID(int=rng.getrandbits(128), version=4))
         return f"{rng.getrandbits(64):016x}"
+
+
+def infer_resources(contract: Contract) -> list[Resource]:
+    """Every resource the contract's links describe (also used by the harness's invariants)."""
+    resources: list[Resource] = []
+    by_id = {op.operation_id: op for op in contract.operations}
+    for op in contract.operations:
+        success = op.success
+        if success is None or not success.links:
+            continue
+        groups: dict[tuple[str, ...], dict[str, str]] = {}
+        for link in success.links.values():
+            target = by_id.get(link.get("operationId", ""))
+            params = link.get("parameters") or {}
+            if target is None or len(params) != 1:
+                continue
+            ((param, expression),) = params.items()
+            if not isinstance(expression, str) or not expression.startswith("$response.body#/"):
+                continue
+            pointer = tuple(expression.split("#/", 1)[1].split("/"))
+            groups.setdefault(pointer, {})[target.operation_id] = param
+        for pointer, targets in groups.items():
+            getter = next((t for t in targets if by_id[t].method == "GET"), None)
+            schema = _json_schema(op)
+            resources.append(
+                Resource(
+                    kind=getter or op.operation_id,
+                    create=op,
+                    schema_ref=schema.get("$ref") if isinstance(schema, dict) else None,
+                    id_pointer=list(pointer),
+                    id_schema=_id_schema(contract, schema, list(pointer)),
+                    targets=targets,
+                    list_op=next(
+                        (o for o in contract.operations if o.path == op.path and o.method == "GET"), None
+                    ),
+                )
+            )
+    return resources
+
+
+def _id_schema(contract: Contract, schema: Any, pointer: list[str]) -> dict[str, Any]:
+    node = contract.resolve(schema)
+    for part in pointer:
+        if not isinstance(node, dict):
+            return {}
+        if part.isdigit():
+            node = contract.resolve(node.get("items", {}))
+        else:
+            node = contract.resolve((node.get("properties") or {}).get(part, {}))
+    return node if isinstance(node, dict) else {}
 
 
 def _id_like(generated: str | int, key: str) -> str | int:
