@@ -672,18 +672,16 @@ class SubjectCheck:
                 )
                 walk.complete = False
                 return walk
-            repeated = [i for i in ids if i in first_page]
-            if repeated:
-                self.run.report(
-                    PAGING,
-                    op,
-                    f"paging repeats items: {repeated[0]} on page {first_page[repeated[0]]} "
-                    f"and again on page {page}",
-                    sent,
-                )
-                walk.complete = False
-                return walk
             for ident in ids:
+                if ident in first_page:
+                    self.run.report(
+                        PAGING,
+                        op,
+                        f"paging repeats items: {ident} on page {first_page[ident]} and again on page {page}",
+                        sent,
+                    )
+                    walk.complete = False
+                    return walk
                 first_page[ident] = page
                 walk.where[ident] = sent
             walk.ids += ids
