@@ -173,15 +173,21 @@ def operations_seen(seen: Iterable[Seen], checkers: Sequence[tuple[str, RequestC
     return sorted(labels)
 
 
-def client_env(root_url: str, bases: dict[str, str], api_key: str = DEFAULT_API_KEY) -> dict[str, str]:
-    """What a client needs to find the fake: SPECFAKE_* plus the SDKs' own variables."""
-    env = {"SPECFAKE_URL": root_url, "SPECFAKE_API_KEY": api_key}
+def client_env(root_url: str, bases: dict[str, str], api_key: str | None = DEFAULT_API_KEY) -> dict[str, str]:
+    """What a client needs to find the fake: SPECFAKE_* plus the SDKs' own variables.
+
+    ``api_key`` None (a proxy to a real server): the client keeps the keys of its own environment.
+    """
+    env = {"SPECFAKE_URL": root_url}
+    if api_key is not None:
+        env["SPECFAKE_API_KEY"] = api_key
     for name, base in bases.items():
         env[f"SPECFAKE_{name.upper().replace('-', '_')}_URL"] = base
         if name in SDK_ENV:
             url_var, key_var = SDK_ENV[name]
             env[url_var] = base
-            env[key_var] = api_key
+            if api_key is not None:
+                env[key_var] = api_key
     return env
 
 

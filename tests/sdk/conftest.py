@@ -1,23 +1,34 @@
-"""Live fakes and official SDK clients for the SDK flow tests (real sockets on 127.0.0.1)."""
+"""Live fakes and official SDK clients for the SDK flow tests (real sockets on 127.0.0.1).
+
+The fakes come from the package's own pytest plugin, used as a user would: ``specfake_options``
+sets the folder's options, ``served`` is the plugin's ``specfake`` fixture.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from specfake.app import create_app
 from specfake.pytest_plugin import RunningFake
-from specfake.server import LiveServer
 
 
 @pytest.fixture
-def served() -> Iterator[RunningFake]:
-    """Both built-in contracts, empty state, any API key accepted (each key its own tenant)."""
-    app = create_app(seed=7, options={"stream_speed": "0"})
-    with LiveServer(app) as server:
-        yield RunningFake(app, server)
+def specfake_options() -> dict[str, Any]:
+    """Both built-in contracts, empty state, any API key accepted (each key its own tenant).
+
+    ``strict``: a test fails if the official SDKs sent any request the contract forbids (a wrong
+    type, a missing field or key, a wrong content type or method). Fields the contract does not
+    name are allowed here: one test sends them on purpose (``extra_body``) and the TypeScript SDK
+    copies path parameters into bodies (``projectId``), which the real service ignores.
+    """
+    return {"seed": 7, "strict": True, "allow_extra_fields": True}
+
+
+@pytest.fixture
+def served(specfake: RunningFake) -> RunningFake:
+    return specfake
 
 
 @pytest.fixture

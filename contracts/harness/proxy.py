@@ -1,0 +1,194 @@
+"""``specfake check client --proxy URL``: both sides of the contract on live traffic.
+
+The client talks to a proxy on 127.0.0.1 that forwards every request to the real server and
+streams its answer straight back (an SSE stream is passed through event by event, never held):
+it is `specfake.record.RecordingProxy` with its recording replaced by checking. Each request is
+checked with `RequestChecker` (client side) and each answer with `ResponseChecker` (server side:
+declared status, content type, body schema, every stream event). API keys are never written to
+the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from specfake.contract import Contract, ContractError, load_contract
+from specfake.contracts.harness.client_check import (
+    checker_for,
+    client_env,
+    finish,
+    run_command,
+    usage_error,
+)
+from specfake.contracts.harness.conformance import ResponseChecker
+from specfake.contracts.harness.findings import Finding, Report, trim
+from specfake.record import RecordingProxy
+from specfake.streaming.cassette import Chunk
+
+REDACTED = "<redacted>"
+
+
+@dataclass
+class Forwarded:
+    """One request the proxy forwarded and the answer it passed back."""
+
+    method: str
+    path: str  # below the contract's prefix
+    query: bytes
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    response_headers: dict[str, str]
+    response_body: bytes
+    cut: bool
+
+
+class CheckingProxy(RecordingProxy):
+    """Forwards like `RecordingProxy` and keeps each exchange for checking instead of a cassette."""
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        contract: str | Path | Contract,
+        allow_extra_fields: bool = False,
+        timeout: float = 300.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(upstream, Path("."), contract=contract, timeout=timeout, transport=transport)
+        self.requests = checker_for(self.contract, allow_extra_fields=allow_extra_fields)
+        self.responses = ResponseChecker(self.contract)
+        self.forwarded: list[Forwarded] = []
+        self._lock = threading.Lock()
+
+    def _cassette(  # type: ignore[override]
+        self,
+        method: str,
+        path: str,
+        query: bytes,
+        headers: dict[str, str],
+        body: bytes,
+        response: httpx.Response,
+        chunks: list[Chunk],
+        answer: bytes,
+        cut: bool,
+    ) -> Forwarded:
+        streamed = b"".join(chunk.to_bytes() for chunk in chunks)
+        return Forwarded(
+            method,
+            path,
+            query,
+            headers,
+            body,
+            response.status_code,
+            dict(response.headers),
+            streamed or answer,
+            cut,
+        )
+
+    def _write(self, cassette: Any) -> Path:  # type: ignore[override]
+        with self._lock:
+            self.forwarded.append(cassette)
+        return Path(".")
+
+    def findings(self, root_url: str) -> list[Finding]:
+        """Client and server findings for every exchange so far, in the order they happened."""
+        with self._lock:
+            exchanges = list(self.forwarded)
+        out: list[Finding] = []
+        secrets = set(self.contract.api_key_headers.values())
+        for ex in exchanges:
+            query = ex.query.decode("latin-1")
+            url = root_url + self.contract.prefix + ex.path + ("?" + query if query else "")
+            exchange = self.requests.exchange(ex.method, url, ex.headers, ex.body)
+            exchange.headers = {
+                k: REDACTED if k.lower() in secrets else v for k, v in exchange.headers.items()
+            }
+            exchange.status = ex.status
+            exchange.response_headers = {
+                k: v for k, v in ex.response_headers.items() if k.lower() in ("content-type", "allow")
+            }
+            exchange.response_body = trim(ex.response_body)
+            out.extend(
+                self.requests.check(ex.method, ex.path, ex.query, ex.headers, ex.body, exchange=exchange)
+            )
+            operation = self.requests.operation(ex.method, ex.path)
+            if operation is not None:
+                out.extend(
+                    self.responses.check(
+                        operation, ex.status, ex.response_headers, ex.response_body, exchange=exchange
+                    )
+                )
+                if ex.cut:
+                    label = f"{operation.method} {operation.path}"
+                    out.append(
+                        Finding(
+                            label,
+                            "connection",
+                            "the server dropped the connection mid-answer",
+                            exchange=exchange,
+                        )
+                    )
+        return out
+
+    def operations(self) -> list[str]:
+        with self._lock:
+            exchanges = list(self.forwarded)
+        ops = [self.requests.operation(ex.method, ex.path) for ex in exchanges]
+        return sorted({f"{op.method} {op.path}" for op in ops if op is not None})
+
+
+def run(args: argparse.Namespace) -> int:
+    """``specfake check client --contract NAME --proxy URL [-- command ...]``."""
+    from specfake.server import LiveServer
+
+    command = list(args.command or [])
+    if command[:1] == ["--"]:
+        command = command[1:]
+    try:
+        contract = load_contract(args.contract)
+    except ContractError as exc:
+        return usage_error("check client --proxy", str(exc))
+    proxy = CheckingProxy(args.proxy, contract=contract, allow_extra_fields=args.allow_extra_fields)
+    started = time.perf_counter()
+    status: int | None = None
+    error: str | None = None
+    with LiveServer(proxy, port=args.port) as server:
+        base = server.url + contract.prefix
+        print(f"specfake check client --proxy: {base} -> {proxy.upstream}", file=sys.stderr, flush=True)
+        if command:
+            status, error = run_command(command, client_env(server.url, {contract.name: base}, None), None)
+        else:
+            print(
+                "specfake check client --proxy: point the client here; Ctrl-C ends and reports",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                while True:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+        report = check_traffic(proxy, server.url, args.seed)
+    if status is not None:
+        report.stats["command exit"] = status
+    report.duration = time.perf_counter() - started
+    return finish(report, args, status, error)
+
+
+def check_traffic(proxy: CheckingProxy, root_url: str, seed: int | None = None) -> Report:
+    """The report for what went through ``proxy`` so far (the Python API of the proxy check)."""
+    report = Report("check client --proxy", proxy.contract.name, seed)
+    for finding in proxy.findings(root_url):
+        report.add(finding)
+    report.operations = proxy.operations()
+    report.stats = {"requests": len(proxy.forwarded), "operations": len(report.operations)}
+    return report
