@@ -29,12 +29,13 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from specfake.api import DEFAULT_MAX_BODY
 from specfake.contract import Contract, ContractError, load_contract
 from specfake.contracts.harness.conformance import RequestChecker
 from specfake.contracts.harness.findings import Finding, Report
 
 DEFAULT_API_KEY = "specfake-check-key"
-BODY_LIMIT = 1024 * 1024  # bytes of a request body kept for checking; larger ones are cut (and noted)
+BODY_LIMIT = DEFAULT_MAX_BODY  # the fake answers 413 past this: nothing larger needs checking
 # Exit codes: 0 clean, 1 contract violations, 2 usage error, 3 the command itself failed.
 EXIT_VIOLATIONS, EXIT_USAGE, EXIT_COMMAND = 1, 2, 3
 # The official SDKs' own settings: (base URL variable, API key variable). Humanloop's Python SDK
