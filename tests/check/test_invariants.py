@@ -241,7 +241,7 @@ def test_same_seed_same_findings() -> None:
 def test_include_keeps_only_the_named_operations_resources() -> None:
     contract = contract_of("humanloop")
     with served(contract) as (url, headers):
-        run = InvariantRun(contract, url, headers, max_examples=2, include={"projects_list"})
+        run = InvariantRun(contract, url, headers, max_examples=2, include=["projects_list"])
         assert run.run() == []
     assert run.checked == ["project"]
 
