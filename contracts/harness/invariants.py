@@ -205,6 +205,7 @@ class Walk:
     ids: list[str] = field(default_factory=list)
     where: dict[str, Sent] = field(default_factory=dict)  # id -> the page that listed it
     last: Sent | None = None
+    pages: int = 0
     complete: bool = True
 
 
@@ -583,11 +584,7 @@ class SubjectCheck:
         seen = set(walk.ids)
         missing = [i for i in live if i not in seen]
         if missing:
-            pages = (
-                f" over {len({id(s) for s in walk.where.values()}) or 1} page(s)"
-                if self.subject.paging
-                else ""
-            )
+            pages = f" over {walk.pages} page(s)" if self.subject.paging else ""
             self.run.report(
                 CREATED_IS_LISTED,
                 op,
@@ -646,6 +643,7 @@ class SubjectCheck:
         for n in range(MAX_PAGES):
             sent, ids, body = self._list({paging.page: page, paging.size: size})
             walk.last = sent
+            walk.pages += 1
             if self.run.server_failed(op, sent, f"page {page} of the list"):
                 walk.complete = False
                 return walk
