@@ -85,14 +85,13 @@ def test_same_seed_same_report() -> None:
     assert findings(7) == findings(7)
 
 
-def test_a_client_failing_before_any_request_is_a_command_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*FUZZ, "--max-examples", "3", "--", sys.executable, "-S", "-c", "raise SystemExit(2)"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def _fuzz_cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """``specfake check client --contract sgp --fuzz-responses ARGS`` as a user would run it."""
+    return subprocess.run([*FUZZ, *args], capture_output=True, text=True, timeout=120, check=False, **kwargs)
+
+
+def test_a_client_failing_before_any_request_is_a_command_error() -> None:
+    result = _fuzz_cli("--max-examples", "3", "--", sys.executable, "-S", "-c", "raise SystemExit(2)")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "before making any request" in result.stdout
 
@@ -100,23 +99,9 @@ def test_a_client_failing_before_any_request_is_a_command_error(tmp_path: Path) 
 def test_cli_end_to_end(tmp_path: Path) -> None:
     report_file, junit_file = tmp_path / "fuzz.json", tmp_path / "fuzz.xml"
     outputs = ["--report", str(report_file), "--junit", str(junit_file)]
-    result = subprocess.run(
-        [
-            *FUZZ,
-            "--max-examples",
-            "30",
-            *outputs,
-            "--",
-            "python",
-            "tests/check/fuzz_clients/sgp_first_evaluation.py",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
-    )
+    client = ["python", "tests/check/fuzz_clients/sgp_first_evaluation.py"]
+    path = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}  # `python` is the venv's
+    result = _fuzz_cli("--max-examples", "30", *outputs, "--", *client, cwd=ROOT, env=path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"✗ {CHECK} (1)" in result.stdout
     assert "IndexError: list index out of range" in result.stdout
@@ -125,12 +110,6 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert saved["minimal_responses"][0]["body"]["items"] == []
     assert CHECK in junit_file.read_text()
 
-    fixed = subprocess.run(
-        [*FUZZ, "--max-examples", "10", "--", sys.executable, "-S", SGP_CLIENT, "--fixed"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    fixed = _fuzz_cli("--max-examples", "10", "--", sys.executable, "-S", SGP_CLIENT, "--fixed")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "no contract violations" in fixed.stdout
