@@ -37,6 +37,7 @@ Facts from ``scale-gp==0.1.0a62`` and the API reference; choices where they are 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -233,8 +234,7 @@ class SgpBehaviour(Behaviour):
 
     def _user_id(self, call: Call) -> str:
         """A stable user id per API key (the key itself never appears in answers)."""
-        digest = hashlib.blake2b(f"{self.ctx.seed}:user:{call.api_key}".encode(), digest_size=16).digest()
-        return str(uuid.UUID(bytes=digest, version=4))
+        return _user_id(self.ctx.seed, call.api_key)
 
     def _test_case_total(self, meta: dict[str, Any]) -> int:
         dataset = meta.get("evaluation_dataset_id")
@@ -339,6 +339,13 @@ class SgpBehaviour(Behaviour):
         question_set.update({"id": expanded["question_set_id"], "account_id": evaluation["account_id"]})
         expanded["question_set"] = question_set
         return expanded
+
+
+@functools.lru_cache(maxsize=1024)
+def _user_id(seed: int, api_key: str) -> str:
+    """Cached: every create names its key's user, and there are few keys."""
+    digest = hashlib.blake2b(f"{seed}:user:{api_key}".encode(), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
 
 
 def _public(evaluation: dict[str, Any]) -> dict[str, Any]:

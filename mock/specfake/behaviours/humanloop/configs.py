@@ -10,7 +10,7 @@ Public helpers other modules use:
 
 from __future__ import annotations
 
-import copy
+import functools
 import hashlib
 import re
 from typing import Any
@@ -66,8 +66,12 @@ def _digest(value: Any) -> str:
     return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)
 def _friendly_name(digest: str) -> str:
-    """Humanloop names unnamed configs itself; two seeded words stand in for that."""
+    """Humanloop names unnamed configs itself; two seeded words stand in for that.
+
+    Cached: reseeding Faker costs more than the rest of a log request, and the same config is
+    logged again and again."""
     _FAKER.seed_instance(int(digest[:8], 16))
     return "-".join(_FAKER.words(2, unique=True))
 
@@ -104,7 +108,8 @@ def config_from_request(
     config: dict[str, Any] = {"type": "model", "model": request.get("model")}
     for key, default in MODEL_DEFAULTS.items():
         value = request.get(key)
-        config[key] = copy.deepcopy(default) if value is None else value
+        # The only mutable default is ``other`` ({}): a fresh one per config, no deepcopy.
+        config[key] = (dict(default) if type(default) is dict else default) if value is None else value
     if config["endpoint"] is None:
         config["endpoint"] = endpoint or ("chat" if config["chat_template"] is not None else "complete")
     identity = {k: v for k, v in config.items() if k not in _NOT_IDENTITY and k != "tools"}
