@@ -106,7 +106,7 @@ def test_unusual_values_occur() -> None:
     )
 
     @settings(
-        max_examples=150,
+        max_examples=200,
         derandomize=True,
         database=None,
         deadline=None,
@@ -123,14 +123,21 @@ def test_unusual_values_occur() -> None:
                 seen.add("null")
             if "x_specfake_extra" in item or "x_specfake_extra" in body:
                 seen.add("extra field")
-            for value in item.values():
-                if isinstance(value, str) and len(value) >= 256:
-                    seen.add("long string")
-                if isinstance(value, str) and any(ord(c) > 127 for c in value):
-                    seen.add("non-ascii")
+        for value in _strings(body):
+            if len(value) >= 256:
+                seen.add("long string")
+            if any(ord(c) > 127 for c in value):
+                seen.add("non-ascii")
 
     draws()
     assert seen >= {"empty list", "optional fields absent", "null", "long string", "non-ascii"}, seen
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [text for child in children for text in _strings(child)]
 
 
 def test_contract_by_name_or_object_and_clear_errors() -> None:
