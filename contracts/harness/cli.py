@@ -75,6 +75,16 @@ def add_check_parser(commands: Any) -> None:
     )
     client.add_argument("--max-examples", type=int, default=50, metavar="N", help="client runs when fuzzing")
     client.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="fuzzing: seconds one client run may take"
+    )
+    client.add_argument(
+        "--shrink-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="fuzzing: time to look for a smaller crash (same seed, same report when shrinking ends in time)",
+    )
+    client.add_argument(
         "--allow-extra-fields",
         action="store_true",
         help="do not report request fields the contract does not name (where it allows extras)",

@@ -480,6 +480,8 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             max_examples=args.max_examples,
             port=getattr(args, "port", 0) or 0,
+            timeout=getattr(args, "timeout", 30.0),
+            shrink_seconds=getattr(args, "shrink_seconds", 60.0),
         )
     except ContractError as exc:
         return usage_error(TOOL, str(exc))
