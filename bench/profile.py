@@ -122,11 +122,37 @@ async def dump_sequence(app: SpecfakeApp) -> list[Any]:
     return out
 
 
+def latency(one: Callable[[], float], count: int) -> None:
+    """Each request's time and every collector pause: what a p99 is made of in process."""
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started = [0.0]
+
+    def timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append((time.perf_counter() - started[0]) * 1e3)
+
+    gc.callbacks.append(timer)
+    try:
+        times = sorted(one() / 1e3 for _ in range(count))
+    finally:
+        gc.callbacks.remove(timer)
+    pick = lambda q: times[min(int(len(times) * q), len(times) - 1)]  # noqa: E731
+    print(f"{count} requests: p50 {pick(0.5):.3f} ms, p99 {pick(0.99):.3f} ms, max {times[-1]:.1f} ms")
+    for generation, found in pauses.items():
+        if found:
+            print(
+                f"gc gen{generation}: {len(found)} pauses, total {sum(found):.1f} ms, max {max(found):.2f} ms"
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=5000, help="requests per scenario")
     parser.add_argument("--profile", metavar="SCENARIO", help="run one scenario under cProfile")
     parser.add_argument("--dump", metavar="FILE", help="write the answers of a fixed sequence")
+    parser.add_argument("--latency", metavar="SCENARIO", help="per-request latency and GC pauses of one")
     args = parser.parse_args()
     if args.dump:
         app = make_app(SteppingClock(datetime(2025, 1, 1, tzinfo=UTC)))
@@ -141,6 +167,9 @@ def main() -> int:
     run: Callable[[str, int], float] = lambda name, n: loop.run_until_complete(  # noqa: E731
         measure(app, scenarios[name], n)
     )
+    if args.latency:
+        latency(lambda: run(args.latency, 1), args.count)
+        return 0
     if args.profile:
         run(args.profile, 200)
         profiler = cProfile.Profile()

@@ -1,6 +1,8 @@
 """``make bench``: specfake's speed, latency, start-up and memory, side by side with bare Starlette.
 
 Both servers run one uvicorn process pinned to core 0; wrk drives them from core 1 over loopback.
+POST /logs runs once more on a server with CPython's default collector settings, so the effect of
+``specfake.server.settle_gc`` is measured in the same run.
 Every figure comes from this run; targets are printed next to what was measured, with the ratio
 to bare Starlette measured in the same run. Streaming fidelity (bench/streaming.py: replayed gaps
 against the recording at speed 1, first byte at speed 0) runs last, over a real socket.
@@ -154,6 +156,26 @@ def bench_specfake() -> dict[str, dict[str, float]]:
         return out
 
 
+def untuned_server(port: int) -> None:
+    """``specfake serve --empty`` without ``settle_gc``: the bench's yardstick for the collector."""
+    import uvicorn
+
+    from specfake.app import create_app
+    from specfake.server import uvicorn_config
+
+    app = create_app(seed=0, api_keys=[KEY])
+    uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, tune_gc=False)).run()
+
+
+def bench_untuned_gc() -> dict[str, float]:
+    """POST /logs p99 on a server whose collector runs with CPython's defaults."""
+    port = free_port()
+    code = f"from bench.run import untuned_server; untuned_server({port})"
+    base = f"http://127.0.0.1:{port}"
+    with server([*pin(0), sys.executable, "-c", code], f"{base}/"):
+        return wrk(f"{base}/humanloop/v4/logs", body=LOG_BODY, headers={"X-API-KEY": KEY})
+
+
 def cold_start(runs: int = 5) -> float:
     """Median seconds from spawning ``specfake serve`` (built-in world) to its first answer."""
     times = []
@@ -172,6 +194,7 @@ def main() -> int:
     print(f"bench: wrk -t1 -c{CONNECTIONS} -d{DURATION}; servers pinned to core 0, wrk to core 1\n")
     bare = bench_bare()
     fake = bench_specfake()
+    untuned = bench_untuned_gc()
     cold = cold_start()
     rows = []
 
@@ -186,11 +209,17 @@ def main() -> int:
             label = f"specfake {api} {kind} req/s" + (" (validated+stored)" if kind == "POST" else "")
             ok = m["rps"] >= TARGETS[target] and m["non_2xx"] == 0
             row(label, m["rps"], "", f">= {TARGETS[target]:,}", ok, f"{m['rps'] / base:.2f}x bare")
+    for kind in ("get", "post"):
+        row(f"bare Starlette {kind} p99", bare[kind]["p99_ms"], "ms", "", True)
     for name, m in fake.items():
         if name != "start":
             row(f"specfake {name} p99", m["p99_ms"], "ms", "< 5 ms", m["p99_ms"] < TARGETS["p99_ms"])
             if m["non_2xx"]:
                 row(f"specfake {name} non-2xx answers", m["non_2xx"], "", "0", False)
+    hl_post = fake["hl_post"]
+    row("specfake hl_post req/s, collector untuned", untuned["rps"], "", "", True,
+        f"{untuned['rps'] / hl_post['rps']:.2f}x tuned")  # fmt: skip
+    row("specfake hl_post p99, collector untuned", untuned["p99_ms"], "ms", "", True)
     row("specfake cold start (built-in world)", cold, "s", "< 1 s", cold < TARGETS["cold_start_s"])
     row("bare Starlette cold start", bare["start"]["seconds"], "s", "", True)
     ratio = fake["start"]["rss_idle_mb"] / bare["start"]["rss_idle_mb"]
