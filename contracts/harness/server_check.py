@@ -14,6 +14,7 @@ shortest reproduction, so thread scheduling cannot change what is reported.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ from specfake.contracts.harness.findings import Exchange, Finding, Report, trim
 MESSAGE_LIMIT = 1500
 # Request headers that do not reproduce anything (schemathesis's random per-case id).
 NOISE_HEADERS = frozenset({"x-schemathesis-testcaseid"})
+REQUIRED = re.compile(r'^"(.+)" is a required property$')
 TOOL = "check server"
 
 
@@ -139,6 +141,16 @@ def json_copy(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
 
+def ensure_reachable(base_url: str) -> None:
+    """Fail fast (RuntimeError) when nothing answers at ``base_url``: every check would fail alike."""
+    import httpx
+
+    try:
+        httpx.get(base_url, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise RuntimeError(f"cannot reach {base_url}: {exc}") from exc
+
+
 def check_server(
     contract: str | Path | Contract,
     base_url: str,
@@ -174,6 +186,7 @@ def check_server(
         operations=sorted(f"{op.method} {op.path}" for op in operations),
     )
     started = time.monotonic()
+    ensure_reachable(base_url)
     config = schemathesis_config(
         loaded, base_url, sent, seed=seed, profile=chosen, max_examples=max_examples, workers=workers
     )
@@ -316,9 +329,17 @@ def _dedupe(candidates: list[tuple[tuple[str, ...], Finding]]) -> list[Finding]:
 
 
 def _message(failure: Any) -> str:
+    """One line: the failure's title, the first paragraph of its message (schemathesis's statement
+    of what is wrong) and, for schema errors, where in the contract the violated schema is."""
     title = str(failure.title or "").strip()
-    body = str(failure.message or "").strip()
-    text = f"{title}: {body}" if body and body != title else title
+    paragraphs = [p.strip() for p in str(failure.message or "").split("\n\n") if p.strip()]
+    parts = [title]
+    if paragraphs and paragraphs[0] != title:
+        parts.append("; ".join(line.strip() for line in paragraphs[0].splitlines() if line.strip()))
+    text = ": ".join(parts)
+    where = next((p for p in paragraphs if p.startswith("Schema at ")), None)
+    if where:
+        text += f" (s{where.splitlines()[0].rstrip(':')[1:]})"
     return trim(text, MESSAGE_LIMIT) or ""
 
 
@@ -328,10 +349,11 @@ def _field(failure: Any) -> str | None:
     field = getattr(failure, "field", None)
     if isinstance(field, str):
         return field
-    path = getattr(failure, "instance_path", None)
-    if path:
-        return dotted(list(path))
-    return None
+    path = list(getattr(failure, "instance_path", None) or [])
+    missing = REQUIRED.match(str(getattr(failure, "_raw_message", "")))
+    if missing and list(getattr(failure, "schema_path", None) or [])[-1:] == ["required"]:
+        path.append(missing.group(1))  # a missing property: name it, not its parent
+    return dotted(path) if path else None
 
 
 def _exchange(interaction: Any) -> Exchange | None:

@@ -189,6 +189,7 @@ BREAKS: tuple[Break, ...] = (
         "GET /v4/evaluations",
         ("response_schema_conformance",),
         ("evaluations_list",),
+        field="total_item_count",
     ),
     Break(
         "wrong_type",

@@ -4,10 +4,13 @@ check, and finds nothing wrong with the fake itself."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Iterator
 
 import pytest
 
+from specfake.contract import load_contract
+from specfake.contracts.harness import streams
 from specfake.contracts.harness.server_check import check_server
 from specfake.server import LiveServer
 from tests.check.broken import API_KEY, BREAKS, Bench, Break, fake
@@ -58,3 +61,48 @@ def test_the_fake_is_clean(bench: tuple[str, Bench], contract: str) -> None:
     assert report.ok, report.summary(verbose=True)
     assert report.exit_code == 0
     assert report.stats["requests"] > 100
+
+
+# --- the stream checks on hand-made bodies: every framing rule, with the event's number -----------
+
+CHUNK = {"id": "d1", "index": 0, "output": "Hi", "finish_reason": None, "model_config_id": "c1"}
+
+
+def _event(payload: object) -> str:
+    return "data: " + json.dumps(payload) + "\n\n"
+
+
+def _chunk(**changes: object) -> dict[str, object]:
+    return {"data": [{**CHUNK, **changes}], "project_id": "p1"}
+
+
+GOOD = _event(_chunk()) + _event(_chunk(output="!", finish_reason="stop"))
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "words"),
+    [
+        (GOOD, None, ""),
+        ("data:" + json.dumps(_chunk()) + "\n\n" + GOOD, "framing:no-data-prefix", "event 1"),
+        (_event(_chunk()) + 'data: {"data":[{"output":\n\n' + GOOD, "framing:not-json", "event 2"),
+        (_event(_chunk()) + _event(_chunk(output="!")), "framing:no-final", "event 2"),
+        (_event(_chunk(index="zero")) + GOOD, "schema", "event 1"),
+        ("", "framing:empty-stream", "without any event"),
+    ],
+    ids=["good", "no-data-prefix", "not-json", "no-final", "chunk-schema", "empty"],
+)
+def test_stream_rules(body: str, kind: str | None, words: str) -> None:
+    rule = streams.stream_rules(load_contract("humanloop"))["POST /chat"]
+    assert rule.final_path == ["data", "*", "finish_reason"] and rule.flag == "stream"
+    problems = streams.stream_problems(rule, body.encode())
+    assert [p.kind for p in problems] == ([kind] if kind else [])
+    if kind:
+        assert words in problems[0].message
+    if kind == "schema":
+        assert problems[0].field == "data[0].index"
+
+
+def test_a_stream_cut_short_by_the_reader_needs_no_final_event() -> None:
+    rule = streams.stream_rules(load_contract("humanloop"))["POST /completion"]
+    body = (_event(_chunk()) + 'data: {"da').encode()
+    assert streams.stream_problems(rule, body, cut_short=True) == []
