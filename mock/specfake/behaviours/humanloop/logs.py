@@ -47,6 +47,7 @@ LOG_FIELDS: tuple[str, ...] = (
     "provider_response", "user", "provider_latency", "tokens", "raw_output", "finish_reason",
     "metric_values", "tools", "tool_choice", "batch_ids",
 )  # fmt: skip
+_LOG_FIELD_SET = frozenset(LOG_FIELDS)  # membership tests on the request path
 DEFAULT_SIZE = 50
 # Feedback types whose values are free text: they never become project labels.
 TEXT_FEEDBACK = {"correction", "comment"}
@@ -59,8 +60,8 @@ def store_log(hl: HumanloopState, call: Call, log_fields: dict[str, Any]) -> dic
     config = log_fields["config"]
     now = hl.now()
     log: dict[str, Any] = {"id": log_fields.get("id") or hl.new_id(LOGS)}
-    log.update({name: None for name in LOG_FIELDS})
-    log.update({k: v for k, v in log_fields.items() if k in LOG_FIELDS})
+    log.update(dict.fromkeys(LOG_FIELDS))
+    log.update({k: v for k, v in log_fields.items() if k in _LOG_FIELD_SET})
     prompt_tokens, output_tokens = log.get("prompt_tokens"), log.get("output_tokens")
     if log["tokens"] is None and prompt_tokens is not None and output_tokens is not None:
         log["tokens"] = prompt_tokens + output_tokens
@@ -219,7 +220,7 @@ def log_request(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[
     parent_id = resolve_parent(hl, call, body, loc)
     feedback = body.get("feedback")
     feedback_items = feedback if isinstance(feedback, list) else [feedback] if feedback else []
-    fields = {k: v for k, v in body.items() if k in LOG_FIELDS and k not in ("feedback", "config_id")}
+    fields = {k: v for k, v in body.items() if k in _LOG_FIELD_SET and k != "feedback" and k != "config_id"}
     output_message = body.get("output_message")
     if fields.get("output") is None and output_message and isinstance(output_message.get("content"), str):
         fields["output"] = output_message["content"]

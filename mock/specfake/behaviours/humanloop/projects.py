@@ -31,6 +31,7 @@ from specfake.behaviours.humanloop.configs import (
     deployments_of,
     environments,
     find_environment,
+    public,
     require_config,
     require_environment,
     undeploy,
@@ -54,7 +55,7 @@ def project_view(hl: HumanloopState, call: Call, project: dict[str, Any]) -> dic
     experiment = hl.get(call, EXPERIMENTS, dep["experiment_id"]) if dep.get("experiment_id") else None
     active_experiment = experiment_view(hl, call, experiment) if experiment else None
     return {
-        **{k: v for k, v in project.items() if not k.startswith("_")},
+        **public(project),
         "active_config": active_config,
         "active_experiment": active_experiment,
     }
