@@ -175,12 +175,8 @@ class MountedApi:
         return result
 
     def _request_seed(self, method: str, path: str, query: bytes, body: bytes) -> int:
-        digest = hashlib.blake2b(digest_size=8)
-        digest.update(f"{self.seed}|{method}|{path}|".encode())
-        digest.update(query)
-        digest.update(b"|")
-        digest.update(body)
-        return int.from_bytes(digest.digest(), "big")
+        data = f"{self.seed}|{method}|{path}|".encode() + query + b"|" + body  # one hash call
+        return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
 def _parse_body(raw: bytes, headers: dict[str, str], required: bool) -> tuple[Any, list[dict[str, Any]]]:

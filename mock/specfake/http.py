@@ -113,11 +113,10 @@ async def send_reply(send: Send, reply: Reply) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     payload = reply.raw if reply.raw is not None else dump_json(reply.body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": reply.status,
-            "headers": _headers(JSON, len(payload), reply.headers),
-        }
+    headers = (
+        _headers(JSON, len(payload), reply.headers)
+        if reply.headers
+        else [(b"content-type", JSON), (b"content-length", b"%d" % len(payload))]  # the usual answer
     )
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -20,11 +20,18 @@ class _Node(Generic[T]):
     methods: dict[str, T] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
 class Match(Generic[T]):
-    target: T | None
-    params: dict[str, str]
-    allowed: tuple[str, ...]  # methods the path accepts, for 405
+    """A routing result (a plain slotted class: a frozen dataclass costs a microsecond to build)."""
+
+    __slots__ = ("allowed", "params", "target")
+
+    def __init__(self, target: T | None, params: dict[str, str], allowed: tuple[str, ...]) -> None:
+        self.target = target
+        self.params = params
+        self.allowed = allowed  # methods the path accepts, for 405
+
+    def __repr__(self) -> str:
+        return f"Match(target={self.target!r}, params={self.params!r}, allowed={self.allowed!r})"
 
 
 class Router(Generic[T]):

@@ -69,8 +69,10 @@ class MemoryStore:
         """Hook: a tenant was created from the template."""
 
     def get(self, tenant: str, kind: str, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            return self._tenant(tenant).get(kind, {}).get(key)
+        with self._lock:  # the hot read: a known tenant costs no call, a missing bucket no new dict
+            data = self._data.get(tenant)
+            bucket = (data if data is not None else self._tenant(tenant)).get(kind)
+            return None if bucket is None else bucket.get(key)
 
     def list(self, tenant: str, kind: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -80,7 +82,10 @@ class MemoryStore:
 
     def put(self, tenant: str, kind: str, key: str, value: dict[str, Any]) -> None:
         with self._lock:
-            bucket = self._tenant(tenant).setdefault(kind, {})
+            data = self._data.get(tenant)
+            bucket = (data if data is not None else self._tenant(tenant)).get(kind)
+            if bucket is None:
+                bucket = self._data[tenant][kind] = {}
             self._undo.append((tenant, kind, key, bucket.get(key, _MISSING), -1))
             bucket[key] = value
 
