@@ -116,7 +116,7 @@ def load_schema(contract: Contract, config: dict[str, Any], include: Sequence[st
         wanted = FilterSet()
         wanted.include(operation_id=list(include))
         schema.filter_set = schema.config.operations.filter_set_with(include=wanted)
-    for name, hook in profiles.allowances_for(contract.name).hooks.items():
+    for name, hook in allowances.hooks.items():
         schema.hook(name)(hook)
     return schema
 
