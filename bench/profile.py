@@ -117,6 +117,9 @@ async def dump_sequence(app: SpecfakeApp) -> list[Any]:
         ("POST", "/humanloop/v4/logs", b"", b'{"project":7}'),
         ("GET", "/sgp/v4/evaluations/nope", b"", b""),
     ]
+    project = scenarios["hl_list"][2].split(b"&")[0]
+    for query in (b"&search=hello&page=1&size=3", b"&start_date=2025-01-01&end_date=2025-01-01", b"&size=0"):
+        extra.append(("GET", "/humanloop/v4/logs", project + query, b""))
     for request in [*scenarios.values(), *extra, *scenarios.values()]:
         out.append([request[0], request[1], *(await call(app, *request))])
     return out

@@ -285,33 +285,42 @@ def _matches(log: dict[str, Any], search: str | None, metadata_search: str | Non
 
 
 def filtered_logs(hl: HumanloopState, call: Call, project_id: str) -> list[dict[str, Any]]:
-    """The project's logs, newest first, after the list's search and date filters."""
+    """The project's stored logs, newest first, after the list's search and date filters.
+
+    As stored: ``logs_page`` views only the page it answers (a list is O(logs) either way, but
+    parsing dates nobody filters on and copying logs nobody sees made it ten times slower)."""
     query = call.query
     start, end = _moment(query.get("start_date"), False), _moment(query.get("end_date"), True)
     if query.get("version_status") == "deleted":
         return []
+    search, metadata_search = query.get("search"), query.get("metadata_search")
     out = []
     for log in hl.all(call, LOGS):
-        if log["project_id"] != project_id or not _matches(
-            log, query.get("search"), query.get("metadata_search")
-        ):
+        if log["project_id"] != project_id or not _matches(log, search, metadata_search):
             continue
-        created = _moment(log["created_at"], False)
-        if created is not None and ((start and created < start) or (end and created > end)):
-            continue
-        out.append(log_view(hl, call, log))
+        if start or end:
+            created = _moment(log["created_at"], False)
+            if created is not None and ((start and created < start) or (end and created > end)):
+                continue
+        out.append(log)
     out.reverse()
     return out
+
+
+def logs_page(hl: HumanloopState, call: Call, project_id: str, default_size: int) -> dict[str, Any]:
+    """One page (``page`` from 0, ``size``) of ``filtered_logs`` as answered."""
+    page, size = call.query.get("page"), call.query.get("size")
+    records = filtered_logs(hl, call, project_id)
+    envelope = page_envelope(records, 0 if page is None else page, size or default_size, base=0)
+    envelope["records"] = [log_view(hl, call, log) for log in envelope["records"]]
+    return envelope
 
 
 def _list(hl: HumanloopState) -> Handler:
     def handle(call: Call) -> Reply:
         project_id = call.query["project_id"]
         hl.require(call, PROJECTS, project_id, "Project")
-        page = call.query.get("page")
-        size = call.query.get("size")
-        records = filtered_logs(hl, call, project_id)
-        return Reply(200, page_envelope(records, 0 if page is None else page, size or DEFAULT_SIZE, base=0))
+        return Reply(200, logs_page(hl, call, project_id, DEFAULT_SIZE))
 
     return handle
 

@@ -37,7 +37,7 @@ from specfake.behaviours.humanloop.configs import (
     undeploy,
 )
 from specfake.behaviours.humanloop.experiments import experiment_view, require_experiment, sample_config
-from specfake.behaviours.humanloop.logs import filtered_logs
+from specfake.behaviours.humanloop.logs import logs_page
 from specfake.calls import Call, Handler
 from specfake.errors import ApiError, conflict
 from specfake.http import Reply
@@ -343,9 +343,7 @@ def _update_feedback_types(hl: HumanloopState) -> Handler:
 def _export(hl: HumanloopState) -> Handler:
     def handle(call: Call) -> Reply:
         project = _require(hl, call)
-        page, size = call.query.get("page"), call.query.get("size")
-        records = filtered_logs(hl, call, project["id"])
-        return Reply(200, page_envelope(records, 0 if page is None else page, size or EXPORT_SIZE, base=0))
+        return Reply(200, logs_page(hl, call, project["id"], EXPORT_SIZE))
 
     return handle
 
