@@ -33,7 +33,10 @@ def add_check_parser(commands: Any) -> None:
     )
     _common(server)
     server.add_argument(
-        "--base-url", required=True, metavar="URL", help="the server's base URL for the contract"
+        "--base-url",
+        metavar="URL",
+        help="the server's base URL for the contract, prefix included (e.g. http://127.0.0.1:4010/humanloop/v4);"
+        " omitted: check the built-in fake, started empty in a child process",
     )
     server.add_argument("--api-key", metavar="KEY", help="sent in the contract's API key header")
     server.add_argument(

@@ -376,12 +376,31 @@ def _exchange(interaction: Any) -> Exchange | None:
 
 def run(args: argparse.Namespace) -> int:
     """The CLI entry: print the summary, write the reports, exit 1 on any finding (2 on bad usage)."""
+    if args.base_url is None:
+        return _run_against_fake(args)
+    return _run(args, args.base_url, args.api_key)
+
+
+def _run_against_fake(args: argparse.Namespace) -> int:
+    """No --base-url: check the built-in fake of the contract (a child process, always stopped)."""
+    from specfake.contracts.harness.selfcheck import fake_server
+
+    try:
+        with fake_server(args.contract, seed=args.seed) as (base_url, key):
+            print(f"specfake check server: checking the fake at {base_url}", file=sys.stderr, flush=True)
+            return _run(args, base_url, args.api_key or key)
+    except (ContractError, RuntimeError) as exc:
+        print(f"specfake check server: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, base_url: str, api_key: str | None) -> int:
     try:
         headers = dict(parse_header(h) for h in args.header or [])
         report = check_server(
             args.contract,
-            args.base_url,
-            api_key=args.api_key,
+            base_url,
+            api_key=api_key,
             headers=headers,
             seed=args.seed,
             profile=args.profile,

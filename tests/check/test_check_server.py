@@ -4,12 +4,14 @@ report; and same seed, same findings."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
+import httpx
 import pytest
 
 from specfake.contracts.harness.findings import Finding
@@ -68,6 +70,29 @@ def test_the_fake_passes(bench: tuple[str, Bench], tmp_path: Path) -> None:
     assert suite is not None and suite.get("failures") == "0" and int(suite.get("tests", "0")) == 5
     data = json.loads(report.read_text())
     assert data["ok"] is True and data["findings"] == [] and len(data["operations"]) == 5
+
+
+def test_without_base_url_the_built_in_fake_is_checked_and_stopped(tmp_path: Path) -> None:
+    report = tmp_path / "self.json"
+    command = [
+        SPECFAKE,
+        "check",
+        "server",
+        "--contract",
+        "sgp",
+        "--profile",
+        "quick",
+        "--report",
+        str(report),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    started = re.search(r"checking the fake at http://127\.0\.0\.1:(\d+)/sgp", done.stderr)
+    assert started, done.stderr
+    data = json.loads(report.read_text())
+    assert data["ok"] is True and data["stats"]["cases"] > 100
+    with pytest.raises(httpx.HTTPError):  # the child fake is gone with the check
+        httpx.get(f"http://127.0.0.1:{started.group(1)}/sgp/openapi.json", timeout=1.0)
 
 
 def test_bad_usage_exits_2(bench: tuple[str, Bench], tmp_path: Path) -> None:
