@@ -9,7 +9,7 @@ SEED ?= 0
 # Keys the fake accepts, one tenant each; API_KEYS="*" accepts any key.
 API_KEYS ?= specfake-key-1 specfake-key-2
 
-.PHONY: install serve test lint contracts bench clean
+.PHONY: install serve test lint contracts bench check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,21 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The contract harness on the fake itself: every built-in contract through `check server`
+# (PROFILE=quick|thorough; started empty in a child process), then the official SDK flows through
+# `check client`. Reports land in build/check/.
+PROFILE ?= quick
+check: $(STAMP)
+	mkdir -p build/check
+	for c in humanloop sgp; do \
+		$(BIN)/specfake check server --contract $$c --profile $(PROFILE) \
+			--junit build/check/server-$$c.xml --report build/check/server-$$c.json || exit 1; \
+	done
+	$(BIN)/specfake check client --contract humanloop --report build/check/client-humanloop.json \
+		-- $(BIN)/python tests/check/clients/humanloop_flow.py
+	$(BIN)/specfake check client --contract sgp --report build/check/client-sgp.json \
+		-- $(BIN)/python tests/check/clients/sgp_flow.py
 
 # Regenerate the contracts from the official SDKs (installed by the test extra).
 contracts: $(STAMP)
