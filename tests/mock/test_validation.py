@@ -140,3 +140,10 @@ def test_huge_page_numbers_are_answered_not_crashed() -> None:
         headers=KEY,
     )
     assert response.status_code in (200, 422), response.text
+
+
+def test_schemathesis_toml_and_the_harness_allow_the_same_422s() -> None:
+    """schemathesis.toml (plain schemathesis runs) and the harness's profile must not drift apart."""
+    from specfake.contracts.harness.profiles import HUMANLOOP_422_OPERATIONS
+
+    assert set(HUMANLOOP_422_OPERATIONS) == SEMANTIC_422
