@@ -349,7 +349,9 @@ def _user_id(seed: int, api_key: str) -> str:
 
 
 def _public(evaluation: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in evaluation.items() if name != META}
+    out = evaluation.copy()  # a C-level copy minus one key: a third of a comprehension's cost
+    out.pop(META, None)
+    return out
 
 
 def _annotation_config(request: dict[str, Any]) -> dict[str, Any]:
