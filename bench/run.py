@@ -1,12 +1,13 @@
 """``make bench``: specfake's speed, latency, start-up and memory, side by side with bare Starlette.
 
-Both servers run one uvicorn process pinned to core 0; wrk drives them from core 1 over loopback.
-POST /logs runs once more on a server with CPython's default collector settings, so the effect of
-``specfake.server.settle_gc`` is measured in the same run.
-Every figure comes from this run; targets are printed next to what was measured, with the ratio
-to bare Starlette measured in the same run. Streaming fidelity (bench/streaming.py: replayed gaps
-against the recording at speed 1, first byte at speed 0) runs last, over a real socket.
-"""
+Bare Starlette, specfake and specfake with CPython's default collector settings (the effect of
+``specfake.server.settle_gc``) each run one uvicorn process pinned to core 0, all started at once;
+wrk drives them in turn from core 1 over loopback, ``BENCH_ROUNDS`` (3) rounds, and every figure
+is the median over the rounds, so a ratio never compares runs made under different machine load.
+"RSS after load" is after all rounds. Every figure comes from this run; targets are printed next
+to what was measured, with the ratio to bare Starlette. Streaming fidelity (bench/streaming.py:
+replayed gaps against the recording at speed 1, first byte at speed 0) runs last, over a real
+socket."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -110,52 +112,6 @@ def rss_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
-def bench_bare() -> dict[str, dict[str, float]]:
-    port = free_port()
-    python = sys.executable
-    command = [*pin(0), python, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port)]
-    command += ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
-    base = f"http://127.0.0.1:{port}"
-    with server(command, f"{base}/items/seed") as (process, started):
-        idle = rss_mb(process.pid)
-        get = wrk(f"{base}/items/seed")
-        post = wrk(f"{base}/items", body=SGP_BODY)
-        return {
-            "get": get,
-            "post": post,
-            "start": {"seconds": started, "rss_idle_mb": idle, "rss_after_mb": rss_mb(process.pid)},
-        }
-
-
-def bench_specfake() -> dict[str, dict[str, float]]:
-    port = free_port()
-    command = [*pin(0), sys.executable, "-m", "specfake.cli", "serve", "--port", str(port), "--empty"]
-    command += ["--api-key", KEY]
-    base = f"http://127.0.0.1:{port}"
-    with server(command, f"{base}/") as (process, started):
-        idle = rss_mb(process.pid)
-        sgp = {"x-api-key": KEY}
-        created = httpx.post(
-            f"{base}/sgp/v4/evaluations",
-            content=SGP_BODY,
-            headers={**sgp, "content-type": "application/json"},
-        )
-        created.raise_for_status()
-        evaluation = created.json()["id"]
-        hl = {"X-API-KEY": KEY}
-        project = httpx.post(f"{base}/humanloop/v4/projects", json={"name": "bench"}, headers=hl)
-        project.raise_for_status()
-        project_id = project.json()["id"]
-        out = {
-            "sgp_get": wrk(f"{base}/sgp/v4/evaluations/{evaluation}", headers=sgp),
-            "sgp_post": wrk(f"{base}/sgp/v4/evaluations", body=SGP_BODY, headers=sgp),
-            "hl_get": wrk(f"{base}/humanloop/v4/projects/{project_id}", headers=hl),
-            "hl_post": wrk(f"{base}/humanloop/v4/logs", body=LOG_BODY, headers=hl),
-        }
-        out["start"] = {"seconds": started, "rss_idle_mb": idle, "rss_after_mb": rss_mb(process.pid)}
-        return out
-
-
 def untuned_server(port: int) -> None:
     """``specfake serve --empty`` without ``settle_gc``: the bench's yardstick for the collector."""
     import uvicorn
@@ -167,13 +123,71 @@ def untuned_server(port: int) -> None:
     uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, tune_gc=False)).run()
 
 
-def bench_untuned_gc() -> dict[str, float]:
-    """POST /logs p99 on a server whose collector runs with CPython's defaults."""
-    port = free_port()
-    code = f"from bench.run import untuned_server; untuned_server({port})"
-    base = f"http://127.0.0.1:{port}"
-    with server([*pin(0), sys.executable, "-c", code], f"{base}/"):
-        return wrk(f"{base}/humanloop/v4/logs", body=LOG_BODY, headers={"X-API-KEY": KEY})
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds (the non-2xx count: their sum)."""
+    out = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    out["non_2xx"] = sum(run["non_2xx"] for run in runs)
+    return out
+
+
+def bench_servers(rounds: int) -> dict[str, dict[str, float]]:
+    """Bare Starlette, specfake and specfake with an untuned collector, all up at once on core 0,
+    measured in turn, ``rounds`` times over: every ratio compares runs minutes apart at most, on
+    a machine whose load may drift. Figures are medians over the rounds."""
+    bare_port, fake_port, untuned_port = free_port(), free_port(), free_port()
+    bare_cmd = [*pin(0), sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port)]
+    bare_cmd += ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
+    fake_cmd = [*pin(0), sys.executable, "-m", "specfake.cli", "serve", "--port", str(fake_port), "--empty"]
+    fake_cmd += ["--api-key", KEY]
+    untuned_cmd = [
+        *pin(0),
+        sys.executable,
+        "-c",
+        f"from bench.run import untuned_server; untuned_server({untuned_port})",
+    ]
+    bare, fake, untuned = (f"http://127.0.0.1:{port}" for port in (bare_port, fake_port, untuned_port))
+    with ExitStack() as stack:
+        bare_process, bare_started = stack.enter_context(server(bare_cmd, f"{bare}/items/seed"))
+        fake_process, fake_started = stack.enter_context(server(fake_cmd, f"{fake}/"))
+        stack.enter_context(server(untuned_cmd, f"{untuned}/"))
+        bare_idle, fake_idle = rss_mb(bare_process.pid), rss_mb(fake_process.pid)
+        sgp = {"x-api-key": KEY}
+        created = httpx.post(
+            f"{fake}/sgp/v4/evaluations",
+            content=SGP_BODY,
+            headers={**sgp, "content-type": "application/json"},
+        )
+        created.raise_for_status()
+        evaluation = created.json()["id"]
+        hl = {"X-API-KEY": KEY}
+        # The project read is not the one logged to, so every round reads the same shape.
+        project = httpx.post(f"{fake}/humanloop/v4/projects", json={"name": "bench-read"}, headers=hl)
+        project.raise_for_status()
+        project_id = project.json()["id"]
+        runs: dict[str, list[dict[str, float]]] = {}
+        for _ in range(rounds):
+            for name, url, body, headers in (
+                ("bare_get", f"{bare}/items/seed", None, None),
+                ("sgp_get", f"{fake}/sgp/v4/evaluations/{evaluation}", None, sgp),
+                ("hl_get", f"{fake}/humanloop/v4/projects/{project_id}", None, hl),
+                ("bare_post", f"{bare}/items", SGP_BODY, None),
+                ("sgp_post", f"{fake}/sgp/v4/evaluations", SGP_BODY, sgp),
+                ("hl_post", f"{fake}/humanloop/v4/logs", LOG_BODY, hl),
+                ("untuned_hl_post", f"{untuned}/humanloop/v4/logs", LOG_BODY, hl),
+            ):
+                runs.setdefault(name, []).append(wrk(url, body=body, headers=headers))
+        out = {name: _median(found) for name, found in runs.items()}
+        out["bare_start"] = {
+            "seconds": bare_started,
+            "rss_idle_mb": bare_idle,
+            "rss_after_mb": rss_mb(bare_process.pid),
+        }
+        out["start"] = {
+            "seconds": fake_started,
+            "rss_idle_mb": fake_idle,
+            "rss_after_mb": rss_mb(fake_process.pid),
+        }
+        return out
 
 
 def cold_start(runs: int = 5) -> float:
@@ -191,10 +205,15 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("bench: wrk is needed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         return 2
-    print(f"bench: wrk -t1 -c{CONNECTIONS} -d{DURATION}; servers pinned to core 0, wrk to core 1\n")
-    bare = bench_bare()
-    fake = bench_specfake()
-    untuned = bench_untuned_gc()
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    print(
+        f"bench: wrk -t1 -c{CONNECTIONS} -d{DURATION}; servers pinned to core 0, wrk to core 1; "
+        f"medians of {rounds} interleaved rounds\n"
+    )
+    measured = bench_servers(rounds)
+    bare = {"get": measured["bare_get"], "post": measured["bare_post"], "start": measured["bare_start"]}
+    untuned = measured["untuned_hl_post"]
+    fake = {name: measured[name] for name in ("sgp_get", "sgp_post", "hl_get", "hl_post", "start")}
     cold = cold_start()
     rows = []
 

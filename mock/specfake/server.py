@@ -5,6 +5,7 @@ Used by the pytest plugin and the tests; the CLI runs uvicorn in the foreground 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import socket
 import threading
@@ -12,7 +13,7 @@ import time
 from types import TracebackType
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -21,24 +22,72 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-# Full collections at most every 100 young-generation ones (CPython's default is 10): see settle_gc.
-GC_THRESHOLDS = (700, 10, 100)
+# Automatic full collections only after 1000 young-generation ones (CPython: 10), a safety net
+# under load that never pauses; IdleCollector runs them while the server idles instead.
+GC_THRESHOLDS = (700, 10, 1000)
 
 
 def settle_gc() -> None:
-    """Take start-up garbage-collector work off the request path of a served fake.
+    """Take garbage-collector work off the request path of a served fake.
 
-    Everything built so far (contracts, validators, the fixture world, imported modules) lives as
-    long as the process, so it is frozen out of the collector's scans; full collections, whose
-    pause grows with every stored object (~130 ms at 100 000 stored logs), run a tenth as often.
-    Young collections are untouched, so request garbage is freed as promptly as before.
-    Measured in process (``python -m bench.profile --latency hl_post``, 100 000 logs): no full
-    collection ran and the worst pause was under 5 ms, against six full ones of up to 130-300 ms
-    untuned. The cost: cyclic garbage that reached the oldest generation waits longer.
+    A full collection scans every tracked object, and every stored log adds several: at 100 000
+    logs one pauses the server for 100-300 ms, the long tail of the POST latency. Everything
+    built at start-up (contracts, validators, the fixture world, modules) lives as long as the
+    process, so it is frozen out of the scans; full collections then wait for an idle moment
+    (``IdleCollector``), with CPython's automatic ones kept as a rare safety net. Young
+    collections are untouched, so request garbage is freed as promptly as before.
     """
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+class IdleCollector:
+    """ASGI wrapper of a served fake: full collections run while the process idles.
+
+    A background task started with the lifespan samples the process's CPU time; when the last
+    ``interval`` seconds used under ``idle_share`` of a core and objects reached the oldest
+    generation since the last full collection, it collects them. Under sustained load that
+    never happens, and the thresholds of ``settle_gc`` take over.
+    """
+
+    def __init__(self, app: ASGIApp, interval: float = 0.25, idle_share: float = 0.05) -> None:
+        self.app = app
+        self.interval = interval
+        self.idle_share = idle_share
+        self.collections = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        task: asyncio.Task[None] | None = None
+
+        async def lifespan_receive() -> Message:
+            nonlocal task
+            message = await receive()
+            if message["type"] == "lifespan.startup" and task is None:
+                task = asyncio.get_running_loop().create_task(self._collect_when_idle())
+            elif message["type"] == "lifespan.shutdown" and task is not None:
+                task.cancel()
+            return message
+
+        try:
+            await self.app(scope, lifespan_receive, send)
+        finally:
+            if task is not None:
+                task.cancel()
+
+    async def _collect_when_idle(self) -> None:
+        last = time.process_time()
+        while True:
+            await asyncio.sleep(self.interval)
+            now = time.process_time()
+            if now - last < self.interval * self.idle_share and gc.get_count()[2] > 0:
+                gc.collect()
+                self.collections += 1
+                now = time.process_time()
+            last = now
 
 
 def uvicorn_config(
@@ -46,11 +95,13 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """Logging and access logs stay off the request path unless asked for.
 
-    ``tune_gc``: the app is built, so settle the collector for serving (``settle_gc``); off for
-    an in-process ``LiveServer``, whose host process (a test run) owns its collector.
+    ``tune_gc``: the app is built, so settle the collector for serving (``settle_gc``) and
+    collect fully only while idle (``IdleCollector``); off for an in-process ``LiveServer``,
+    whose host process (a test run) owns its collector.
     """
     if tune_gc:
         settle_gc()
+        app = IdleCollector(app)
     return uvicorn.Config(
         app,
         host=host,

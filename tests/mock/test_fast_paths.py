@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import random
 
+from starlette.types import Message, Receive, Scope, Send
+
 from specfake.behaviours import seeded_bits
+from specfake.server import IdleCollector
 
 
 def test_seeded_bits_matches_random_seeded_with_the_string() -> None:
     for text in ("0:pr_:1", "7:data_:12345", "42:evaluations:3", "", "ünï:cödé"):
         for bits in (96, 128):
             assert seeded_bits(text, bits) == random.Random(text).getrandbits(bits)
+
+
+def test_idle_collector_collects_only_between_requests_and_stops_with_the_lifespan() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "lifespan"
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+
+    async def run() -> IdleCollector:
+        collector = IdleCollector(app, interval=0.01)
+        inbox: asyncio.Queue[Message] = asyncio.Queue()
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        lifespan = asyncio.create_task(collector({"type": "lifespan"}, inbox.get, send))
+        await inbox.put({"type": "lifespan.startup"})
+        for _ in range(3):
+            gc.collect(1)  # promotes into the oldest generation: something for a full collection
+            await asyncio.sleep(0.1)
+        await inbox.put({"type": "lifespan.shutdown"})
+        await lifespan
+        assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        return collector
+
+    collector = asyncio.run(run())
+    assert collector.collections >= 1
