@@ -69,16 +69,19 @@ async def setup(app: SpecfakeApp) -> dict[str, Request]:
     status, body = await call(app, "POST", "/sgp/v4/evaluations", body=SGP_BODY.encode())
     assert status < 300, body
     evaluation = orjson.loads(body)["id"]
-    status, body = await call(app, "POST", "/humanloop/v4/projects", body=b'{"name":"bench"}')
+    # As bench.run: the project read is not the one logged to (so it has no active config).
+    status, body = await call(app, "POST", "/humanloop/v4/projects", body=b'{"name":"bench-read"}')
     assert status < 300, body
-    project = orjson.loads(body)["id"]
+    read = orjson.loads(body)["id"]
     for _ in range(20):  # something to list
-        await call(app, "POST", "/humanloop/v4/logs", body=LOG_BODY.encode())
+        status, body = await call(app, "POST", "/humanloop/v4/logs", body=LOG_BODY.encode())
         await call(app, "POST", "/sgp/v4/evaluations", body=SGP_BODY.encode())
+    project = orjson.loads(body)["project_id"]
     return {
         "sgp_get": ("GET", f"/sgp/v4/evaluations/{evaluation}", b"", b""),
         "sgp_post": ("POST", "/sgp/v4/evaluations", b"", SGP_BODY.encode()),
-        "hl_get": ("GET", f"/humanloop/v4/projects/{project}", b"", b""),
+        "hl_get": ("GET", f"/humanloop/v4/projects/{read}", b"", b""),
+        "hl_get_active": ("GET", f"/humanloop/v4/projects/{project}", b"", b""),
         "hl_post": ("POST", "/humanloop/v4/logs", b"", LOG_BODY.encode()),
         "sgp_list": ("GET", "/sgp/v4/evaluations", b"limit=10", b""),
         "hl_list": ("GET", "/humanloop/v4/logs", f"project_id={project}&size=10".encode(), b""),

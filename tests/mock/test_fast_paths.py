@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+import uuid
 
 from starlette.types import Message, Receive, Scope, Send
 
-from specfake.behaviours import seeded_bits
+from specfake.behaviours import seeded_bits, uuid4_text
 from specfake.server import IdleCollector
 
 
@@ -16,6 +17,12 @@ def test_seeded_bits_matches_random_seeded_with_the_string() -> None:
     for text in ("0:pr_:1", "7:data_:12345", "42:evaluations:3", "", "ünï:cödé"):
         for bits in (96, 128):
             assert seeded_bits(text, bits) == random.Random(text).getrandbits(bits)
+
+
+def test_uuid4_text_matches_uuid() -> None:
+    rng = random.Random(5)
+    for bits in [0, 2**128 - 1, *(rng.getrandbits(128) for _ in range(2000))]:
+        assert uuid4_text(bits) == str(uuid.UUID(int=bits, version=4))
 
 
 def test_idle_collector_collects_only_between_requests_and_stops_with_the_lifespan() -> None:
