@@ -145,11 +145,15 @@ class MountedApi:
             if self.api_keys is not None and api_key not in self.api_keys:
                 raise ApiError(401, "Invalid API key")
         seen[0] = api_key
-        try:
-            raw_body = await read_body(receive, self.max_body)
-        except BodyTooLarge:
-            raise ApiError(413, f"Request body larger than {self.max_body} bytes") from None
-        seen[1] = raw_body[:JOURNAL_BODY]
+        raw_body = b""
+        # An operation without a request body, asked without Content-Length or Transfer-Encoding
+        # (in HTTP/1.1: with no body), is not read: a receive round saved on every GET.
+        if route.body_expected or "content-length" in headers or "transfer-encoding" in headers:
+            try:
+                raw_body = await read_body(receive, self.max_body)
+            except BodyTooLarge:
+                raise ApiError(413, f"Request body larger than {self.max_body} bytes") from None
+            seen[1] = raw_body[:JOURNAL_BODY]
         validator = route.validator
         path_values, query_values, errors = validator.params(match.params, query_map(scope), headers)
         body: Any = None
