@@ -6,6 +6,7 @@ Public helpers other modules use:
   or "tool"); the first config a project gets becomes its active (default-environment) config.
 - ``config_use(hl, call, project, config)`` -> a ``ProjectConfigResponse``-shaped dict.
 - ``touch_config(hl, call, project_id, config_id)`` records a generation/log against a config.
+- ``count_feedback(hl, call, log, feedback, delta)`` keeps a config's ``feedback_stats`` counters.
 """
 
 from __future__ import annotations
@@ -216,6 +217,57 @@ def touch_config(hl: HumanloopState, call: Call, project_id: str, config_id: str
     hl.put(call, PROJECT_CONFIGS, key, use)
 
 
+# Feedback types whose values are free text: they are not labels, so no stats count them.
+TEXT_FEEDBACK = frozenset({"correction", "comment"})
+
+
+def count_feedback(
+    hl: HumanloopState, call: Call, log: dict[str, Any], feedback: dict[str, Any], delta: int
+) -> None:
+    """A label feedback was added (+1) to or removed (-1) from ``log``: move its config's counter.
+
+    Counted on write so reading a config's ``feedback_stats`` never scans the logs; only
+    categorical labels (a string value of a type other than free text) are counted."""
+    kind, value = feedback["type"], feedback.get("value")
+    if kind in TEXT_FEEDBACK or not isinstance(value, str) or not log.get("config_id"):
+        return
+    key = f"{log['project_id']}:{log['config_id']}"
+    use = hl.get(call, PROJECT_CONFIGS, key)
+    if use is None:
+        return
+    counts = use.get("feedback") or {}
+    values = counts.get(kind) or {}
+    values[value] = values.get(value, 0) + delta
+    if values[value] <= 0:
+        del values[value]
+    if values:
+        counts[kind] = values
+    else:
+        counts.pop(kind, None)
+    use["feedback"] = counts
+    hl.put(call, PROJECT_CONFIGS, key, use)
+
+
+def feedback_stats(project: dict[str, Any], use: dict[str, Any]) -> list[dict[str, Any]]:
+    """``ProjectModelConfigFeedbackStatsResponse`` items: one per (type, label) given at least once.
+
+    ``feedback_type_id`` is the type's 1-based position among the project's feedback types (types
+    are only ever appended, so it is stable), and the items are ordered by it, then by label."""
+    positions = {t["type"]: i for i, t in enumerate(project["feedback_types"], start=1)}
+    counts: dict[str, dict[str, int]] = use.get("feedback") or {}
+    rows = [
+        {
+            "feedback_type_id": positions.get(kind, len(positions) + 1),
+            "feedback_type": kind,
+            "feedback_value": value,
+            "feedback_count": count,
+        }
+        for kind, values in counts.items()
+        for value, count in values.items()
+    ]
+    return sorted(rows, key=lambda r: (r["feedback_type_id"], r["feedback_type"], r["feedback_value"]))
+
+
 def config_use(hl: HumanloopState, call: Call, project: dict[str, Any], config_id: str) -> dict[str, Any]:
     """``ProjectConfigResponse``: a config as used by a project."""
     config = require_config(hl, call, config_id)
@@ -228,7 +280,7 @@ def config_use(hl: HumanloopState, call: Call, project: dict[str, Any], config_i
         "updated_at": use.get("updated_at", now),
         "last_used": use.get("last_used", now),
         "config": public(config),
-        "feedback_stats": None,
+        "feedback_stats": feedback_stats(project, use),
         "num_datapoints": use.get("num_datapoints", 0),
         "experiment_id": None,
         "evaluation_aggregates": None,

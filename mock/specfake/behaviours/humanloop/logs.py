@@ -32,7 +32,14 @@ from specfake.behaviours.humanloop.common import (
     page_envelope,
     unprocessable,
 )
-from specfake.behaviours.humanloop.configs import public, register_config, require_config, touch_config
+from specfake.behaviours.humanloop.configs import (
+    TEXT_FEEDBACK,
+    count_feedback,
+    public,
+    register_config,
+    require_config,
+    touch_config,
+)
 from specfake.behaviours.humanloop.experiments import count_trial, find_trial
 from specfake.calls import Call, Handler
 from specfake.errors import ApiError
@@ -49,8 +56,6 @@ LOG_FIELDS: tuple[str, ...] = (
 )  # fmt: skip
 _LOG_FIELD_SET = frozenset(LOG_FIELDS)  # membership tests on the request path
 DEFAULT_SIZE = 50
-# Feedback types whose values are free text: they never become project labels.
-TEXT_FEEDBACK = {"correction", "comment"}
 SENTIMENT = {"good": "positive", "bad": "negative", "positive": "positive", "negative": "negative"}
 
 
@@ -90,6 +95,8 @@ def store_log(hl: HumanloopState, call: Call, log_fields: dict[str, Any]) -> dic
 def forget_log(hl: HumanloopState, call: Call, log: dict[str, Any]) -> None:
     """Delete a log and undo what storing it counted."""
     hl.delete(call, LOGS, log["id"])
+    for feedback in log.get("feedback") or []:
+        count_feedback(hl, call, log, feedback, -1)
     project = hl.get(call, PROJECTS, log["project_id"])
     if project is not None:
         project["data_count"] = max(project["data_count"] - 1, 0)
@@ -137,6 +144,8 @@ def add_feedback(hl: HumanloopState, call: Call, log: dict[str, Any], item: dict
         log["feedback"] = [f for f in log["feedback"] if f["type"] != kind]
         log["updated_at"] = hl.now()
         hl.put(call, LOGS, log["id"], log)
+        for gone in removed:
+            count_feedback(hl, call, log, gone, -1)
         if removed:
             return removed[-1]
         value = "" if value is None else value
@@ -151,10 +160,13 @@ def add_feedback(hl: HumanloopState, call: Call, log: dict[str, Any], item: dict
     if item.get("unset"):
         return feedback
     if kind in ("rating", "correction", "comment"):  # single-valued: the latest replaces
+        for gone in (f for f in log["feedback"] if f["type"] == kind):
+            count_feedback(hl, call, log, gone, -1)
         log["feedback"] = [f for f in log["feedback"] if f["type"] != kind]
     log["feedback"].append(feedback)
     log["updated_at"] = hl.now()
     hl.put(call, LOGS, log["id"], log)
+    count_feedback(hl, call, log, feedback, 1)
     _learn_label(hl, call, log["project_id"], kind, value)
     return feedback
 

@@ -1,0 +1,62 @@
+"""Humanloop behaviours that used to be stubs: feedback stats, user_filter, project delete, num_samples.
+
+Through the official Python SDK (humanloop==0.7.30) with ``validate=True`` against a live fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.sdk.test_humanloop_core import INPUTS, NAMESPACE, model_config, user
+
+pytestmark = pytest.mark.sdk
+
+assert NAMESPACE  # the SDK models are rebuilt on import (see test_humanloop_core)
+
+
+def _stats(config_response: Any) -> list[tuple[str, str, int]]:
+    return [(s.feedback_type, s.feedback_value, s.feedback_count) for s in config_response.feedback_stats]
+
+
+def test_feedback_stats_count_labels_per_config(humanloop_client: Callable[..., Any]) -> None:
+    hl = humanloop_client()
+    project = hl.projects.create(name="stats", validate=True)
+    config = hl.model_configs.register(project_id=project.id, **model_config(), validate=True)
+    assert config.feedback_stats == []
+    ids = [
+        hl.logs.log(project_id=project.id, config_id=config.config.id, inputs=INPUTS, output=f"o{i}").id
+        for i in range(3)
+    ]
+    hl.feedback_api.feedback(
+        body=[
+            {"type": "rating", "value": "good", "data_id": ids[0]},
+            {"type": "rating", "value": "good", "data_id": ids[1]},
+            {"type": "rating", "value": "bad", "data_id": ids[2]},
+            {"type": "action", "value": "copied", "data_id": ids[0]},
+            {"type": "comment", "value": "free text is not a label", "data_id": ids[0]},
+        ],
+        validate=True,
+    )
+    active = hl.projects.get(id=project.id, validate=True).active_config
+    assert _stats(active) == [("rating", "bad", 1), ("rating", "good", 2), ("action", "copied", 1)]
+    rating_id = next(s.feedback_type_id for s in active.feedback_stats if s.feedback_type == "rating")
+    assert all(s.feedback_type_id == rating_id for s in active.feedback_stats if s.feedback_type == "rating")
+
+    # a rating replaces the log's previous one; unset removes it; deleting a log removes its labels
+    hl.feedback_api.feedback(type="rating", value="bad", data_id=ids[1], validate=True)
+    hl.feedback_api.feedback(type="action", value="", unset=True, data_id=ids[0], validate=True)
+    hl.logs.delete(id=[ids[2]])
+    (listed,) = hl.projects.list_configs(id=project.id, validate=True)
+    assert _stats(listed) == [("rating", "bad", 1), ("rating", "good", 1)]
+    deployed = hl.projects.get_active_config(id=project.id, validate=True)
+    assert _stats(deployed) == _stats(listed)
+
+    # another config of the same project keeps its own counts
+    other = hl.model_configs.register(project_id=project.id, **model_config(temperature=0.9), validate=True)
+    hl.chats.create(project_id=project.id, model_config=model_config(temperature=0.9), messages=user("x"),
+                    inputs=INPUTS, validate=True)  # fmt: skip
+    configs = {c.config.id: _stats(c) for c in hl.projects.list_configs(id=project.id, validate=True)}
+    assert configs[other.config.id] == []
