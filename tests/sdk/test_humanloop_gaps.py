@@ -60,3 +60,21 @@ def test_feedback_stats_count_labels_per_config(humanloop_client: Callable[..., 
                     inputs=INPUTS, validate=True)  # fmt: skip
     configs = {c.config.id: _stats(c) for c in hl.projects.list_configs(id=project.id, validate=True)}
     assert configs[other.config.id] == []
+
+
+def test_user_filter_matches_the_creating_users_email_or_name(humanloop_client: Callable[..., Any]) -> None:
+    hl = humanloop_client()
+    hl.projects.create(name="mine-1", validate=True)
+    (member,) = hl.projects.create(name="mine-2", validate=True).users
+    assert member.id.startswith("usr_") and "@" in member.email_address and member.full_name
+    assert "k1" not in member.email_address  # derived from the key, never the key itself
+
+    def names(user_filter: str) -> list[str]:
+        return [p.name for p in hl.projects.list(user_filter=user_filter, validate=True).records]
+
+    assert names(member.email_address.upper()) == ["mine-1", "mine-2"]
+    assert names(member.email_address.split("@")[0][2:]) == ["mine-1", "mine-2"]
+    assert names(member.full_name.lower()) == ["mine-1", "mine-2"]
+    assert names("nobody@example.com") == []
+    other = humanloop_client(api_key="k2").projects.create(name="theirs", validate=True)
+    assert other.users[0].email_address != member.email_address

@@ -6,6 +6,7 @@ model), so get/list answer the stored dict as it is. Kinds (store buckets) are n
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +49,14 @@ PREFIX = {
     DATAPOINTS: "evdp_",
 }
 TEAM_ID = "tm_specfake"
-USER_ID = "usr_specfake"
+USER_NAME = "Specfake User"
+
+
+def tenant_user(api_key: str) -> dict[str, Any]:
+    """The user behind an API key (``ProjectUserResponse``): the fake has no user directory, so each
+    key stands for one user whose id and email derive from a hash of the key (never the key)."""
+    tag = hashlib.blake2b(api_key.encode(), digest_size=12).hexdigest()
+    return {"id": f"usr_{tag}", "email_address": f"user-{tag[:8]}@specfake.invalid", "full_name": USER_NAME}
 
 
 def not_found(what: str, ident: Any) -> ApiError:
@@ -104,7 +112,7 @@ class HumanloopState:
         project: dict[str, Any] = {
             "id": self.new_id(PROJECTS),
             "name": name,
-            "users": [],
+            "users": [tenant_user(call.api_key)],  # the creating user is the project's first member
             "data_count": 0,
             "feedback_types": [
                 {"type": t, "values": None} for t in ("rating", "action", "issue", "correction", "comment")

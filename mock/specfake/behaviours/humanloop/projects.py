@@ -121,14 +121,7 @@ def _list(hl: HumanloopState) -> Handler:
             needle = query["filter"].lower()
             found = [p for p in found if needle in p["name"].lower()]
         if query.get("user_filter"):
-            needle = query["user_filter"].lower()
-            found = [
-                p
-                for p in found
-                if any(
-                    needle in f"{u['email_address']} {u.get('full_name') or ''}".lower() for u in p["users"]
-                )
-            ]
+            found = [p for p in found if _has_user(p, query["user_filter"])]
         if query.get("sort_by"):
             key = query["sort_by"]
             found = sorted(found, key=lambda p: p[key].lower() if key == "name" else p[key])
@@ -139,6 +132,18 @@ def _list(hl: HumanloopState) -> Handler:
         return Reply(200, page_envelope(records, 0 if page is None else page, size or DEFAULT_SIZE, base=0))
 
     return handle
+
+
+def _has_user(project: dict[str, Any], needle: str) -> bool:
+    """``user_filter``: per the SDK docs, a case-insensitive match against both the email address and
+    the name of the project's users. A substring match, like the name ``filter``; a project's users
+    are the API key's user that created it (see ``common.tenant_user``), so a tenant's own email or
+    name finds its projects and anything else finds none."""
+    needle = needle.lower()
+    return any(
+        needle in u["email_address"].lower() or needle in (u.get("full_name") or "").lower()
+        for u in project["users"]
+    )
 
 
 def _get(hl: HumanloopState) -> Handler:
