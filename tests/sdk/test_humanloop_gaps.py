@@ -78,3 +78,31 @@ def test_user_filter_matches_the_creating_users_email_or_name(humanloop_client: 
     assert names("nobody@example.com") == []
     other = humanloop_client(api_key="k2").projects.create(name="theirs", validate=True)
     assert other.users[0].email_address != member.email_address
+
+
+def test_project_delete_takes_its_datasets_evaluations_and_logs(humanloop_client: Callable[..., Any]) -> None:
+    from tests.sdk.test_humanloop_evaluations import Bench, evaluator, status_of
+
+    hl = humanloop_client()
+    bench = Bench.build(hl, 3)
+    run = bench.run([evaluator(hl, "correct", "boolean")], hl_generated=True)
+    log_ids = [r.log.id for r in hl.evaluations.list_datapoints(id=run.id, page=1, size=10).records]
+    session = hl.logs.log(project_id=bench.project_id, config_id=bench.config_id, output="x",
+                          session_reference_id="s-1", reference_id="r-1")  # fmt: skip
+    kept_id = hl.model_configs.register(project="kept", model="gpt-4", validate=True).project_id
+    kept_dataset = hl.datasets.create(project_id=kept_id, name="kept", description="d", validate=True)
+
+    hl.projects.delete(id=bench.project_id)
+    for read in (
+        lambda: hl.datasets.get(id=bench.dataset_id),
+        lambda: hl.datasets.list_datapoints(dataset_id=bench.dataset_id),
+        lambda: hl.evaluations.get(id=run.id),
+        lambda: hl.evaluations.list_datapoints(id=run.id),
+        *(lambda i=i: hl.logs.get(id=i) for i in [*log_ids, session.id]),
+        lambda: hl.logs.update_by_ref(reference_id="r-1", output="y"),
+        lambda: hl.projects.get(id=bench.project_id),
+    ):
+        assert status_of(read)[0] == 404
+    assert [d.id for d in hl.datasets.list(validate=True)] == [kept_dataset.id]
+    assert hl.sessions.get(id=session.session_id, validate=True).datapoints_count == 0
+    assert hl.projects.get(id=kept_id, validate=True).name == "kept"

@@ -9,6 +9,7 @@ Public helpers other modules use:
 
 - ``require_dataset(hl, call, dataset_id)`` -> the stored ``DatasetResponse``.
 - ``dataset_contents(hl, call, dataset_id)`` -> (latest version id, its datapoints in order).
+- ``drop_dataset(hl, call, dataset)``: delete a dataset with its datapoints (also on project delete).
 """
 
 from __future__ import annotations
@@ -131,13 +132,18 @@ def update(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, dataset)
 
 
-def delete(hl: HumanloopState, call: Call) -> Reply:
-    """Answers the deleted dataset (the contract's 200 has a body); its datapoints go with it."""
-    dataset = require_dataset(hl, call, call.path["id"])
+def drop_dataset(hl: HumanloopState, call: Call, dataset: dict[str, Any]) -> None:
+    """Delete a dataset with its datapoints and versions."""
     for point_id in _index(hl, call, dataset["id"])["datapoint_ids"]:
         hl.delete(call, DATAPOINTS, point_id)
     hl.delete(call, DATASET_VERSIONS, dataset["id"])
     hl.delete(call, DATASETS, dataset["id"])
+
+
+def delete(hl: HumanloopState, call: Call) -> Reply:
+    """Answers the deleted dataset (the contract's 200 has a body); its datapoints go with it."""
+    dataset = require_dataset(hl, call, call.path["id"])
+    drop_dataset(hl, call, dataset)
     return Reply(200, dataset)
 
 

@@ -93,6 +93,16 @@ def _new_run(
     }
 
 
+def drop_project_evaluations(hl: HumanloopState, call: Call, project_id: str) -> None:
+    """Delete a deleted project's evaluation runs (the project is the run's, or else its dataset's)."""
+    for evaluation in hl.all(call, EVALUATIONS):
+        run = hl.get(call, EVALUATION_RUNS, evaluation["id"])
+        owner = run["project_id"] if run and run["project_id"] else evaluation["dataset"].get("project_id")
+        if owner == project_id:
+            hl.delete(call, EVALUATION_RUNS, evaluation["id"])
+            hl.delete(call, EVALUATIONS, evaluation["id"])
+
+
 def _save(hl: HumanloopState, call: Call, evaluation: dict[str, Any], run: dict[str, Any]) -> None:
     hl.put(call, EVALUATIONS, evaluation["id"], evaluation)
     hl.put(call, EVALUATION_RUNS, evaluation["id"], run)

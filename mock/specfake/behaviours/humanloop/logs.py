@@ -11,6 +11,7 @@ Public helpers other modules use:
   timestamps, feedback, evaluation_results, bumps the project's ``data_count``, counts the log in
   its session and against its config, indexes ``reference_id``, and returns the stored dict.
 - ``resolve_parent(hl, call, body, loc) -> str | None``: ``parent_id`` / ``parent_reference_id``.
+- ``forget_log(hl, call, log)``: delete a log and undo what storing it counted.
 - ``add_feedback(hl, call, log, item) -> dict``: attach one feedback (a ``FeedbackResponse``).
 - ``log_view(hl, call, log) -> dict``: a stored log as answered (current project name).
 """
@@ -92,13 +93,14 @@ def store_log(hl: HumanloopState, call: Call, log_fields: dict[str, Any]) -> dic
     return log
 
 
-def forget_log(hl: HumanloopState, call: Call, log: dict[str, Any]) -> None:
-    """Delete a log and undo what storing it counted."""
+def forget_log(hl: HumanloopState, call: Call, log: dict[str, Any], recount: bool = True) -> None:
+    """Delete a log and undo what storing it counted; ``recount=False`` leaves the project's and its
+    configs' counters alone (the project is being deleted with all of them)."""
     hl.delete(call, LOGS, log["id"])
-    for feedback in log.get("feedback") or []:
-        count_feedback(hl, call, log, feedback, -1)
-    project = hl.get(call, PROJECTS, log["project_id"])
+    project = hl.get(call, PROJECTS, log["project_id"]) if recount else None
     if project is not None:
+        for feedback in log.get("feedback") or []:
+            count_feedback(hl, call, log, feedback, -1)
         project["data_count"] = max(project["data_count"] - 1, 0)
         hl.put(call, PROJECTS, project["id"], project)
         touch_config(hl, call, project["id"], log["config_id"], -1)

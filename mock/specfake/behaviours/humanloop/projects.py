@@ -11,6 +11,7 @@ from typing import Any
 from specfake.behaviours.humanloop.common import (
     CONFIG_KEYS,
     CONFIGS,
+    DATASETS,
     DEPLOYMENTS,
     EXPERIMENTS,
     LOGS,
@@ -36,8 +37,10 @@ from specfake.behaviours.humanloop.configs import (
     require_environment,
     undeploy,
 )
+from specfake.behaviours.humanloop.datasets import drop_dataset
+from specfake.behaviours.humanloop.evaluations import drop_project_evaluations
 from specfake.behaviours.humanloop.experiments import experiment_view, require_experiment, sample_config
-from specfake.behaviours.humanloop.logs import logs_page
+from specfake.behaviours.humanloop.logs import forget_log, logs_page
 from specfake.calls import Call, Handler
 from specfake.errors import ApiError, conflict
 from specfake.http import Reply
@@ -196,12 +199,20 @@ def _check_owner(config: dict[str, Any], project: dict[str, Any]) -> None:
 
 
 def _delete(hl: HumanloopState) -> Handler:
+    """A deleted project's children go with it, in the same request (so all or nothing): its logs,
+    configs, experiments, deployments, datasets (with datapoints) and evaluations answer 404 after,
+    as they would in the real service. Sessions span projects, so they stay, without its logs."""
+
     def handle(call: Call) -> Reply:
         project = _require(hl, call)
         pid = project["id"]
         for log in hl.all(call, LOGS):
             if log["project_id"] == pid:
-                hl.delete(call, LOGS, log["id"])
+                forget_log(hl, call, log, recount=False)
+        for dataset in hl.all(call, DATASETS):
+            if dataset["project_id"] == pid:
+                drop_dataset(hl, call, dataset)
+        drop_project_evaluations(hl, call, pid)
         for use in hl.all(call, PROJECT_CONFIGS):
             if use["project_id"] == pid:
                 hl.delete(call, PROJECT_CONFIGS, f"{pid}:{use['config_id']}")
