@@ -3,7 +3,10 @@
 The SDK is the source of truth (see contracts/README.md): paths, parameters, bodies and status
 codes come from ``humanloop/paths/<path>/<method>.py``; schemas from ``humanloop/pydantic/``,
 the models the SDK validates responses with. Only facts are taken: the SDK's prose is dropped and
-the summaries below are ours. Run: ``.venv/bin/python contracts/tools/build_humanloop.py``.
+the summaries below are ours. Operations only the TypeScript SDK ``humanloop@0.5.36`` has (the
+finetunes API) come from ``humanloop_ts_only.yaml`` beside this file, merged here so this stays the
+one generator.
+Run: ``.venv/bin/python contracts/tools/build_humanloop.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import humanloop.paths as sdk_paths
 import humanloop.pydantic as sdk_pydantic
+import yaml
 from humanloop import api_client, schemas
 from pydantic import BaseModel, TypeAdapter
 
@@ -31,6 +35,7 @@ from openapi_build import (
 )
 
 OUT = Path(__file__).resolve().parents[1] / "humanloop.yaml"
+TS_ONLY = Path(__file__).resolve().parent / "humanloop_ts_only.yaml"
 REF = "#/components/schemas/{model}"
 SDK_VERSION = "0.7.30"
 
@@ -120,6 +125,10 @@ SUMMARIES = {
     "sessions_list": "List a project's sessions",
     "sessions_create": "Create a session",
     "sessions_get": "Get a session with its logs",
+    "finetunes_list_all_for_project": "List a project's finetunes",
+    "finetunes_create": "Start a finetune of a base model on a dataset",
+    "finetunes_summary": "Summarize a dataset as finetuning data",
+    "finetunes_update": "Update a finetune",
 }
 
 # Create operations link to what can be done with what they made (OpenAPI links), so a stateful
@@ -159,6 +168,12 @@ LINKS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     },
     "sessions_create": {
         "GetSession": ("sessions_get", {"id": "$response.body#/id"}),
+    },
+    "finetunes_create": {
+        "UpdateFinetune": (
+            "finetunes_update",
+            {"id": "$response.body#/id", "project_id": "$response.body#/dataset/project_id"},
+        ),
     },
     "model_configs_register": {
         "GetModelConfig": ("model_configs_get", {"id": "$response.body#/config/id"}),
@@ -202,7 +217,7 @@ def sdk_operations() -> dict[tuple[str, str], tuple[str, str]]:
     """(path, method) -> (tag, sdk method name), read from the tag API classes' bases."""
     found: dict[tuple[str, str], tuple[str, str]] = {}
     for api_name, tag in TAGS.items():
-        module_name = re.sub(r"(?<!^)(?=[A-Z])", "_", api_name).lower()
+        module_name = snake(api_name)
         api_cls = getattr(importlib.import_module(f"humanloop.apis.tags.{module_name}"), api_name)
         for base in inspect.getmro(api_cls):
             module = sys.modules.get(base.__module__)
@@ -296,6 +311,60 @@ def stream_chunk_schemas() -> dict[str, Any]:
     }
 
 
+def finish(op: dict[str, Any], responses: dict[str, Any]) -> dict[str, Any]:
+    """Links from the success answer (LINKS), responses in code order, and the API key."""
+    links = LINKS.get(op["operationId"])
+    if links:
+        success = next(c for c in responses if c.startswith("2"))
+        responses[success]["links"] = {
+            name: {"operationId": target, "parameters": params} for name, (target, params) in links.items()
+        }
+    op["responses"] = dict(sorted(responses.items()))
+    op["security"] = [{"APIKeyHeader": []}]
+    return op
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def refs(schema: Any) -> set[str]:
+    """Model names a schema refers to."""
+    if isinstance(schema, dict):
+        found = {schema["$ref"].rsplit("/", 1)[1]} if "$ref" in schema else set()
+        return found.union(*(refs(v) for v in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(refs(v) for v in schema))
+    return set()
+
+
+def ts_only_operations(supplement: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Path items for the operations only the TypeScript SDK has, in the shape the SDK's own get."""
+    tag = next(iter(supplement["tags"].values()))
+    paths: dict[str, dict[str, Any]] = {}
+    for path_value, methods in supplement["paths"].items():
+        for method, spec in methods.items():
+            operation_id = f"{tag}_{snake(spec['sdk_method'])}"
+            op: dict[str, Any] = {
+                "operationId": operation_id,
+                "tags": [tag],
+                "summary": SUMMARIES[operation_id],
+                "parameters": spec["parameters"],
+            }
+            if "requestBody" in spec:
+                schema = {"$ref": REF.format(model=spec["requestBody"])}
+                op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+            responses = {
+                code: {"description": "OK", "content": {"application/json": {"schema": answer["schema"]}}}
+                for code, answer in spec["responses"].items()
+            }
+            invalid = {"schema": {"$ref": REF.format(model="HTTPValidationError")}}
+            responses["422"] = {"description": "Validation error", "content": {"application/json": invalid}}
+            responses.update(error_responses(has_body="requestBody" in spec, method=method))
+            paths.setdefault(path_value, {})[method] = finish(op, responses)
+    return paths
+
+
 def build() -> dict[str, Any]:
     namespace = sdk_namespace()
     operations = sdk_operations()
@@ -382,18 +451,17 @@ def build() -> dict[str, Any]:
                     },
                 }
             responses.update(error_responses(has_body=bool(bodies), method=method))
-            if operation_id in LINKS:
-                success = next(c for c in responses if c.startswith("2"))
-                responses[success]["links"] = {
-                    name: {"operationId": target, "parameters": parameters}
-                    for name, (target, parameters) in LINKS[operation_id].items()
-                }
-            op["responses"] = dict(sorted(responses.items()))
-            op["security"] = [{"APIKeyHeader": []}]
-            item[method] = op
+            item[method] = finish(op, responses)
         paths[path_value] = item
 
+    supplement = yaml.safe_load(TS_ONLY.read_text())
+    for path_value, item in ts_only_operations(supplement).items():
+        if path_value in paths:
+            raise SystemExit(f"{path_value}: the Python SDK has it now; drop it from {TS_ONLY.name}")
+        paths[path_value] = item
+    used_models |= refs(supplement["schemas"]) - set(supplement["schemas"])
     components = component_schemas(namespace, used_models)
+    components.update(supplement["schemas"])
     components.update(stream_chunk_schemas())
     components.update(VALIDATION_ERROR_SCHEMAS)
     components["ErrorResponse"] = ERROR_RESPONSE
@@ -409,8 +477,8 @@ def build() -> dict[str, Any]:
         },
         "servers": [{"url": "https://api.humanloop.com/v4"}],
         "security": [{"APIKeyHeader": []}],
-        "tags": [{"name": t} for t in sorted(set(TAGS.values()))],
-        "paths": paths,
+        "tags": [{"name": t} for t in sorted({*TAGS.values(), *supplement["tags"].values()})],
+        "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(components.items())),
             "securitySchemes": {"APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-KEY"}},

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 from pydantic import TypeAdapter
 
 from specfake.answers import ContractAnswers
@@ -18,6 +19,13 @@ from specfake.contract import Contract, load_contract
 from specfake.generate import GenContext
 
 SAMPLES = 25
+
+
+def ts_only_tags() -> set[str]:
+    """Tags of the operations only the TypeScript SDK has: no Python model to check them with (that
+    SDK never validates responses; their schemas are the TS models, transcribed)."""
+    tools = Path(__file__).resolve().parents[2] / "contracts" / "tools"
+    return set(yaml.safe_load((tools / "humanloop_ts_only.yaml").read_text())["tags"].values())
 
 
 def humanloop_namespace() -> dict[str, Any]:
@@ -61,8 +69,11 @@ def test_humanloop_sdk_models_accept_every_success_answer() -> None:
     contract = load_contract("humanloop")
     answers = ContractAnswers(contract)
     namespace = humanloop_namespace()
+    skip = ts_only_tags()
     checked = 0
     for op in contract.operations:
+        if skip.intersection(op.tags):
+            continue
         success = op.success
         assert success is not None
         schema = success.content.get("application/json")
