@@ -457,6 +457,37 @@ await step("datasets.create, createDatapoint, listDatapoints", async () => {
   return { dataset_id: ds.data.id, datapoint_id: point.id };
 });
 
+// Finetunes exist only in this SDK (the Python SDK 0.7.30 dropped them).
+await step("finetunes summary, create, listAllForProject, update", async () => {
+  need(["project", s.project], ["dataset", s.dataset]);
+  const request = { projectId: s.project.id, name: `ft-${run}`, dataset_id: s.dataset, config: { base_model: "gpt-3.5-turbo" } };
+  const summary = await hl.finetunes.summary(request);
+  eq(summary.data.dataset_id, s.dataset, "summary dataset_id");
+  eq(summary.data.dataset_name, `ds-${run}`, "summary dataset_name");
+  eq([summary.data.data_count, summary.data.error_count], [1, 0], "summary counts the one datapoint with a target");
+  check(summary.data.token_count > 0 && summary.data.cost > 0, "summary has tokens and a cost", summary.data);
+  const created = await hl.finetunes.create({ ...request, metadata: { flow: "ts" } });
+  idOf("finetune", created.data.id, "ft_");
+  eq(created.data.name, `ft-${run}`, "finetune name");
+  eq(created.data.status, "pending", "a new finetune is pending");
+  eq(created.data.config, { base_model: "gpt-3.5-turbo" }, "finetune config");
+  eq(created.data.dataset.id, s.dataset, "finetune dataset");
+  eq(created.data.metadata, { flow: "ts" }, "finetune metadata");
+  eq(created.data.data_summary, summary.data, "finetune data_summary is the summary");
+  const listed = await hl.finetunes.listAllForProject({ projectId: s.project.id });
+  eq(listed.data.map((f) => f.id), [created.data.id], "listAllForProject");
+  const updated = await hl.finetunes.update({ id: created.data.id, projectId: s.project.id, name: `ft-${run}-2` });
+  eq(updated.data.name, `ft-${run}-2`, "updated name");
+  const again = await hl.finetunes.listAllForProject({ projectId: s.project.id });
+  eq(again.data.map((f) => f.name), [`ft-${run}-2`], "list shows the new name");
+  await expectStatus(
+    hl.finetunes.create({ ...request, dataset_id: "evts_missing" }),
+    404,
+    "finetunes.create with an unknown dataset",
+  );
+  return { finetune_id: created.data.id };
+});
+
 await step("evaluators create/list/get/delete", async () => {
   const body = {
     name: `ev-${run}`,

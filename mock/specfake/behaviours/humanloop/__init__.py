@@ -12,6 +12,7 @@ from specfake.behaviours.humanloop import (
     evaluations,
     evaluators,
     experiments,
+    finetunes,
     generation,
     logs,
     projects,
@@ -20,7 +21,18 @@ from specfake.behaviours.humanloop import (
 from specfake.behaviours.humanloop.common import HumanloopState
 from specfake.calls import Handler
 
-AREAS = (projects, configs, generation, logs, sessions, experiments, datasets, evaluators, evaluations)
+AREAS = (
+    projects,
+    configs,
+    generation,
+    logs,
+    sessions,
+    experiments,
+    datasets,
+    evaluators,
+    evaluations,
+    finetunes,
+)
 
 
 class HumanloopBehaviour(Behaviour):
