@@ -106,3 +106,20 @@ def test_project_delete_takes_its_datasets_evaluations_and_logs(humanloop_client
     assert [d.id for d in hl.datasets.list(validate=True)] == [kept_dataset.id]
     assert hl.sessions.get(id=session.session_id, validate=True).datapoints_count == 0
     assert hl.projects.get(id=kept_id, validate=True).name == "kept"
+
+
+def test_num_samples_above_the_cap_is_a_422_naming_it(humanloop_client: Callable[..., Any]) -> None:
+    from humanloop.exceptions import ApiException
+
+    from specfake.behaviours.humanloop.generation import MAX_SAMPLES
+
+    hl = humanloop_client()
+    kwargs: dict[str, Any] = {"project": "cap", "model_config": model_config(), "messages": user("Ideas"),
+                              "inputs": INPUTS, "save": False}  # fmt: skip
+    with pytest.raises(ApiException) as caught:
+        hl.chats.create(**kwargs, num_samples=MAX_SAMPLES + 1)
+    assert caught.value.status == 422
+    assert [e["loc"] for e in caught.value.body["detail"]] == [["body", "num_samples"]]
+    assert hl.projects.list(filter="cap", validate=True).total == 0  # the rejected call wrote nothing
+    answer = hl.chats.create(**kwargs, num_samples=MAX_SAMPLES, validate=True)
+    assert len(answer.data) == answer.num_samples == MAX_SAMPLES

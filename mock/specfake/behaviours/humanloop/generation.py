@@ -52,7 +52,9 @@ from specfake.streaming.handler import cassette_reply
 _FAKER = Faker("en_US")
 _VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-MAX_SAMPLES = 64  # a fake has no reason to produce more; larger requests are clamped
+# The fake's bound on num_samples: a larger request is a 422 naming the field (as a service that
+# cannot serve it would answer), never silently fewer samples than asked for.
+MAX_SAMPLES = 64
 
 
 # -- templates -----------------------------------------------------------------------------------
@@ -285,7 +287,11 @@ def _num_samples(body: dict[str, Any]) -> int:
         return 1
     if n < 1:
         raise unprocessable(["body", "num_samples"], "num_samples must be at least 1")
-    return min(n, MAX_SAMPLES)
+    if n > MAX_SAMPLES:
+        raise unprocessable(
+            ["body", "num_samples"], f"num_samples must be at most {MAX_SAMPLES}", "less_than_equal"
+        )
+    return int(n)
 
 
 _PROVIDER_PARAMS = (
@@ -371,8 +377,8 @@ def _generation(hl: HumanloopState, chat: bool, source: str, streams: Streams) -
         cassette = streams.library.match(call.operation.operation_id, body) if stream else None
         if cassette is not None and not cassette.is_stream:  # a recorded error answer: as recorded
             return cassette_reply(cassette, call, streams.speed)
+        n = _num_samples(body)  # before _config_source, which may register a config
         project, config, trial, environment = _config_source(hl, call, chat, source)
-        n = _num_samples(body)
         session_id = sessions.resolve_session(hl, call, body, ["body"])
         parent_id = logs.resolve_parent(hl, call, body, ["body"])
         messages = body.get("messages") if chat else None
