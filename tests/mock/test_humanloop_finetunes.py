@@ -104,3 +104,16 @@ def test_bad_input_names_the_field() -> None:
     assert other_project.status_code == 404
     unknown = client.patch(f"{BASE}/finetunes/ft_nope", params={"project_id": p1["id"]}, json={}, headers=KEY)
     assert unknown.status_code == 404
+
+
+def test_a_deleted_projects_finetunes_go_with_it() -> None:
+    app = create_app(["humanloop"], seed=3)
+    client = TestClient(app)
+    project = client.post(f"{BASE}/projects", json={"name": "gone"}, headers=KEY).json()
+    dataset = client.post(
+        f"{BASE}/projects/{project['id']}/datasets", json={"name": "d", "description": "x"}, headers=KEY
+    ).json()
+    body = {"name": "ft", "dataset_id": dataset["id"], "config": {"base_model": "m"}}
+    made = client.post(f"{BASE}/projects/{project['id']}/finetunes", json=body, headers=KEY).json()
+    assert client.delete(f"{BASE}/projects/{project['id']}", headers=KEY).status_code in (200, 204)
+    assert app.api("humanloop").store.get("k", "finetunes", made["id"]) is None

@@ -40,6 +40,7 @@ from specfake.behaviours.humanloop.configs import (
 from specfake.behaviours.humanloop.datasets import drop_dataset
 from specfake.behaviours.humanloop.evaluations import drop_project_evaluations
 from specfake.behaviours.humanloop.experiments import experiment_view, require_experiment, sample_config
+from specfake.behaviours.humanloop.finetunes import FINETUNES
 from specfake.behaviours.humanloop.logs import forget_log, logs_page
 from specfake.calls import Call, Handler
 from specfake.errors import ApiError, conflict
@@ -200,7 +201,7 @@ def _check_owner(config: dict[str, Any], project: dict[str, Any]) -> None:
 
 def _delete(hl: HumanloopState) -> Handler:
     """A deleted project's children go with it, in the same request (so all or nothing): its logs,
-    configs, experiments, deployments, datasets (with datapoints) and evaluations answer 404 after,
+    configs, experiments, deployments, datasets (with datapoints), finetunes and evaluations answer 404 after,
     as they would in the real service. Sessions span projects, so they stay, without its logs."""
 
     def handle(call: Call) -> Reply:
@@ -213,6 +214,9 @@ def _delete(hl: HumanloopState) -> Handler:
             if dataset["project_id"] == pid:
                 drop_dataset(hl, call, dataset)
         drop_project_evaluations(hl, call, pid)
+        for finetune in hl.all(call, FINETUNES):
+            if finetune["dataset"]["project_id"] == pid:
+                hl.delete(call, FINETUNES, finetune["id"])
         for use in hl.all(call, PROJECT_CONFIGS):
             if use["project_id"] == pid:
                 hl.delete(call, PROJECT_CONFIGS, f"{pid}:{use['config_id']}")
