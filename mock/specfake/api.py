@@ -184,11 +184,13 @@ class MountedApi:
 
 
 def _parse_body(raw: bytes, headers: dict[str, str], required: bool) -> tuple[Any, list[dict[str, Any]]]:
-    if not raw.strip():
+    if not raw or raw.isspace():
         if required:
             return None, [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
         return None, []
-    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    content_type = headers.get("content-type", "")
+    if content_type != "application/json":  # what every SDK sends: no parsing
+        content_type = content_type.split(";", 1)[0].strip().lower()
     if content_type and not (content_type == "application/json" or content_type.endswith("+json")):
         return None, [
             {

@@ -56,6 +56,8 @@ LOG_FIELDS: tuple[str, ...] = (
     "metric_values", "tools", "tool_choice", "batch_ids",
 )  # fmt: skip
 _LOG_FIELD_SET = frozenset(LOG_FIELDS)  # membership tests on the request path
+# A new log before its fields are filled in: one C-level copy instead of building 39 keys.
+_BLANK_LOG: dict[str, Any] = dict.fromkeys(("id", *LOG_FIELDS))
 DEFAULT_SIZE = 50
 SENTIMENT = {"good": "positive", "bad": "negative", "positive": "positive", "negative": "negative"}
 
@@ -65,9 +67,11 @@ def store_log(hl: HumanloopState, call: Call, log_fields: dict[str, Any]) -> dic
     project = hl.require(call, PROJECTS, log_fields["project_id"], "Project")
     config = log_fields["config"]
     now = hl.now()
-    log: dict[str, Any] = {"id": log_fields.get("id") or hl.new_id(LOGS)}
-    log.update(dict.fromkeys(LOG_FIELDS))
-    log.update({k: v for k, v in log_fields.items() if k in _LOG_FIELD_SET})
+    log = _BLANK_LOG.copy()
+    log["id"] = log_fields.get("id") or hl.new_id(LOGS)
+    for key, value in log_fields.items():
+        if key in _LOG_FIELD_SET:
+            log[key] = value
     prompt_tokens, output_tokens = log.get("prompt_tokens"), log.get("output_tokens")
     if log["tokens"] is None and prompt_tokens is not None and output_tokens is not None:
         log["tokens"] = prompt_tokens + output_tokens

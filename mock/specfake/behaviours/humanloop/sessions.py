@@ -64,7 +64,8 @@ def resolve_session(hl: HumanloopState, call: Call, body: dict[str, Any], loc: l
 
 def count_log(hl: HumanloopState, call: Call, log: dict[str, Any], delta: int) -> None:
     """A log joined (1), left (-1) or changed (0) in its session: keep the summary current."""
-    session = hl.get(call, SESSIONS, log.get("session_id") or "")
+    session_id = log.get("session_id")
+    session = hl.get(call, SESSIONS, session_id) if session_id else None  # most logs have none
     if session is None:
         return
     session["datapoints_count"] = max(session["datapoints_count"] + delta, 0)
