@@ -56,17 +56,25 @@ class BehaviourContext:
     def new_id(self, prefix: str) -> str:
         """A fresh id such as ``pr_3f9a…``: seeded, never repeated in this store."""
         number = self.store.next_number(prefix)
-        return f"{prefix}{seeded_bits(f'{self.seed}:{prefix}:{number}', 96):024x}"
+        return f"{prefix}{hashed_bits(f'{self.seed}:{prefix}:{number}', 96):024x}"
 
     def new_uuid(self, kind: str) -> str:
         number = self.store.next_number(kind)
-        return uuid4_text(seeded_bits(f"{self.seed}:{kind}:{number}", 128))
+        return uuid4_text(hashed_bits(f"{self.seed}:{kind}:{number}", 128))
 
     def now(self) -> str:
         return self.clock.iso()
 
 
 _generators = threading.local()
+
+
+def hashed_bits(text: str, bits: int) -> int:
+    """``bits`` (a multiple of 8) drawn from a BLAKE2b digest of ``text``: what ids are made of.
+
+    As reproducible as seeding ``random.Random(text)`` but a tenth of the cost: seeding the
+    Mersenne Twister (about 5 us) was the largest single cost of a create such as POST /logs."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=bits // 8).digest(), "big")
 
 
 def seeded_bits(text: str, bits: int) -> int:
