@@ -198,11 +198,15 @@ def require_config(hl: HumanloopState, call: Call, config_id: str) -> dict[str, 
     return config
 
 
-def touch_config(hl: HumanloopState, call: Call, project_id: str, config_id: str, count: int = 1) -> None:
-    """A log was recorded against this config in this project: last_used and num_datapoints move."""
+def touch_config(
+    hl: HumanloopState, call: Call, project_id: str, config_id: str, count: int = 1, now: str | None = None
+) -> None:
+    """A log was recorded against this config in this project: last_used and num_datapoints move.
+
+    ``now``: the moment of the log, when the caller has read the clock already (one reading per log)."""
     key = f"{project_id}:{config_id}"
     use = hl.get(call, PROJECT_CONFIGS, key)
-    now = hl.now()
+    now = now or hl.now()
     if use is None:
         use = {
             "project_id": project_id,

@@ -93,7 +93,7 @@ def store_log(hl: HumanloopState, call: Call, log_fields: dict[str, Any]) -> dic
     if log["reference_id"]:
         hl.put(call, LOG_REFS, log["reference_id"], {"id": log["id"]})
     sessions.count_log(hl, call, log, 1)
-    touch_config(hl, call, project["id"], config["id"])
+    touch_config(hl, call, project["id"], config["id"], now=now)  # last_used: when the log was stored
     return log
 
 
