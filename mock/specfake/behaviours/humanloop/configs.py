@@ -167,9 +167,12 @@ def register_config(
     if ref is not None:
         stored = hl.get(call, CONFIGS, ref["id"])
         if stored is not None:
-            renamed = {k: request[k] for k in ("name", "description") if request.get(k) is not None}
-            if any(stored.get(k) != v for k, v in renamed.items()):
-                stored.update(renamed)
+            name, description = request.get("name"), request.get("description")
+            # Usually neither is sent: two tests, no dict built on the hot path.
+            if (name is not None and stored.get("name") != name) or (
+                description is not None and stored.get("description") != description
+            ):
+                stored.update({k: request[k] for k in ("name", "description") if request.get(k) is not None})
                 hl.put(call, CONFIGS, stored["id"], stored)
             return public(stored)
     candidate = config_from_request(hl, request, endpoint=endpoint)
