@@ -9,14 +9,8 @@ import uuid
 
 from starlette.types import Message, Receive, Scope, Send
 
-from specfake.behaviours import seeded_bits, uuid4_text
+from specfake.behaviours import uuid4_text
 from specfake.server import IdleCollector
-
-
-def test_seeded_bits_matches_random_seeded_with_the_string() -> None:
-    for text in ("0:pr_:1", "7:data_:12345", "42:evaluations:3", "", "ünï:cödé"):
-        for bits in (96, 128):
-            assert seeded_bits(text, bits) == random.Random(text).getrandbits(bits)
 
 
 def test_uuid4_text_matches_uuid() -> None:

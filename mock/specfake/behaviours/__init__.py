@@ -8,10 +8,8 @@ on the generic layer alone.
 
 from __future__ import annotations
 
-import _random
 import hashlib
 import importlib
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -66,30 +64,12 @@ class BehaviourContext:
         return self.clock.iso()
 
 
-_generators = threading.local()
-
-
 def hashed_bits(text: str, bits: int) -> int:
     """``bits`` (a multiple of 8) drawn from a BLAKE2b digest of ``text``: what ids are made of.
 
     As reproducible as seeding ``random.Random(text)`` but a tenth of the cost: seeding the
     Mersenne Twister (about 5 us) was the largest single cost of a create such as POST /logs."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=bits // 8).digest(), "big")
-
-
-def seeded_bits(text: str, bits: int) -> int:
-    """``random.Random(text).getrandbits(bits)``, bit for bit, at half the cost.
-
-    ``random.Random(str)`` seeds from the string and its SHA-512 (seed version 2); doing that
-    on one reused C generator per thread skips building a ``Random`` and its Python-level seed
-    method on every id a create hands out.
-    """
-    generator = getattr(_generators, "value", None)
-    if generator is None:
-        generator = _generators.value = _random.Random()
-    raw = text.encode()
-    generator.seed(int.from_bytes(raw + hashlib.sha512(raw).digest(), "big"))
-    return int(generator.getrandbits(bits))
 
 
 def uuid4_text(bits: int) -> str:
