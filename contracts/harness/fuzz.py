@@ -39,7 +39,7 @@ from specfake.contract import Contract, ContractError, Operation, builtin_contra
 from specfake.contracts.harness import strategies
 from specfake.contracts.harness.client_check import DEFAULT_API_KEY, client_env, usage_error
 from specfake.contracts.harness.findings import Exchange, Finding, Report, trim
-from specfake.http import dump_json
+from specfake.http import dump_json, lifespan, read_body
 from specfake.routing import Router
 from specfake.server import LiveServer
 from specfake.streaming.sse import event
@@ -141,21 +141,11 @@ class FuzzServer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive, sys.maxsize)
         # Match the path as sent: an id holding an encoded "/" (%2F) is one segment, not two.
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]

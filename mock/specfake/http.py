@@ -23,6 +23,17 @@ class BodyTooLarge(Exception):
     pass
 
 
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Answer an ASGI lifespan with nothing to start or stop (apps that only serve HTTP)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0

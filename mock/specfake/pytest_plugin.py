@@ -37,6 +37,7 @@ from starlette.types import Receive, Scope, Send
 
 from specfake.app import SpecfakeApp, create_app
 from specfake.contract import Contract, builtin_contracts, load_contract
+from specfake.http import lifespan
 from specfake.server import LiveServer
 
 DEFAULT_KEY = "specfake-test-key"
@@ -154,23 +155,13 @@ class _Swap:
         app = self.current
         if app is None:
             if scope["type"] == "lifespan":
-                await _lifespan(receive, send)
+                await lifespan(receive, send)
                 return
             from starlette.responses import PlainTextResponse
 
             await PlainTextResponse("no specfake test is running", status_code=503)(scope, receive, send)
             return
         await app(scope, receive, send)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 class _SharedServer:
