@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from specfake.contract import Contract, Operation, is_json
-from specfake.contracts.harness.findings import Exchange, Finding, trim
+from specfake.contracts.harness.findings import Exchange, Finding, field_path, trim
 from specfake.routing import Router
 from specfake.streaming.sse import parse_events
 from specfake.validation import OperationValidator, SchemaValidator, registry_for
@@ -37,17 +37,6 @@ _RULES = {"missing": "required", "enum": "enum", "literal_error": "enum", "json_
 _COMBINATORS = ("allOf", "anyOf", "oneOf")
 # Headers worth keeping in a reproducing request; the rest (user agents, x-stainless-*) is noise.
 _KEPT_HEADERS = ("content-type", "accept")
-
-
-def field_path(loc: list[str | int] | tuple[str | int, ...]) -> str:
-    """``["body", "messages", 0, "role"]`` -> ``body.messages[0].role``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 def rule_of(error_type: str) -> str:

@@ -168,6 +168,17 @@ class Report:
             self.write_json(report)
 
 
+def field_path(loc: list[str | int] | tuple[str | int, ...]) -> str:
+    """``["body", "messages", 0, "role"]`` -> ``body.messages[0].role`` (``*``, any item: ``[*]``)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int) or part == "*":
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
 def to_curl(
     method: str, url: str, headers: dict[str, str] | None = None, body: str | bytes | None = None
 ) -> str:

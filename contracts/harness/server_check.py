@@ -25,7 +25,7 @@ import orjson
 
 from specfake.contract import Contract, ContractError, load_contract, resolve_pointer
 from specfake.contracts.harness import profiles
-from specfake.contracts.harness.findings import Exchange, Finding, Report, trim
+from specfake.contracts.harness.findings import Exchange, Finding, Report, field_path, trim
 
 MESSAGE_LIMIT = 1500
 # Request headers that do not reproduce anything (schemathesis's random per-case id).
@@ -344,7 +344,6 @@ def _message(failure: Any) -> str:
 
 
 def _field(failure: Any) -> str | None:
-    from specfake.contracts.harness.streams import dotted
 
     field = getattr(failure, "field", None)
     if isinstance(field, str):
@@ -353,7 +352,7 @@ def _field(failure: Any) -> str | None:
     missing = REQUIRED.match(str(getattr(failure, "_raw_message", "")))
     if missing and list(getattr(failure, "schema_path", None) or [])[-1:] == ["required"]:
         path.append(missing.group(1))  # a missing property: name it, not its parent
-    return dotted(path) if path else None
+    return field_path(path) if path else None
 
 
 def _exchange(interaction: Any) -> Exchange | None:

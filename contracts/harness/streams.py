@@ -35,6 +35,7 @@ import schemathesis
 from schemathesis.core.failures import Failure, FailureGroup, Severity
 
 from specfake.contract import Contract, Operation
+from specfake.contracts.harness.findings import field_path
 from specfake.streaming.sse import SseEvent, parse_events
 from specfake.validation import SchemaValidator, registry_for
 
@@ -156,17 +157,6 @@ def values_at(payload: Any, path: list[str]) -> list[Any]:
     return nodes
 
 
-def dotted(path: list[str | int]) -> str:
-    """``["data", 0, "id"]`` -> ``data[0].id``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int) or part == WILDCARD:
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def stream_problems(rule: StreamRule, body: bytes, *, cut_short: bool = False) -> list[StreamFailure]:
     """Every framing and schema problem of one stream body, at most one per kind (the first)."""
     label = f"{rule.operation.method} {rule.operation.path}"
@@ -189,7 +179,7 @@ def stream_problems(rule: StreamRule, body: bytes, *, cut_short: bool = False) -
             errors = rule.validator.errors(ev.payload, [])
             if errors:
                 first = errors[0]
-                where = dotted(first.get("loc") or [])
+                where = field_path(first.get("loc") or [])
                 report(
                     "schema",
                     "SSE event violates the chunk schema",
@@ -205,9 +195,9 @@ def stream_problems(rule: StreamRule, body: bytes, *, cut_short: bool = False) -
             report(
                 "framing:no-final",
                 "SSE stream has no final event",
-                f"event {number} (the last) has no non-null {dotted(list(rule.final_path))}: "
+                f"event {number} (the last) has no non-null {field_path(list(rule.final_path))}: "
                 "the stream ended before its final event",
-                dotted(list(rule.final_path)),
+                field_path(list(rule.final_path)),
             )
     return list(found.values())
 
