@@ -59,6 +59,11 @@ def tenant_user(api_key: str) -> dict[str, Any]:
     return {"id": f"usr_{tag}", "email_address": f"user-{tag[:8]}@specfake.invalid", "full_name": USER_NAME}
 
 
+def json_object(body: Any) -> dict[str, Any]:
+    """A request body as an object: the handlers that tolerate a missing or non-object body."""
+    return body if isinstance(body, dict) else {}
+
+
 def not_found(what: str, ident: Any) -> ApiError:
     return ApiError(404, f"{what} with id {ident!r} not found")
 

@@ -23,6 +23,7 @@ from specfake.behaviours.humanloop.common import (
     PROJECTS,
     HumanloopState,
     bind,
+    json_object,
     page_envelope,
 )
 from specfake.calls import Call, Handler
@@ -84,16 +85,12 @@ def _project(hl: HumanloopState, call: Call) -> dict[str, Any]:
     return hl.require(call, PROJECTS, call.path["project_id"], "Project")
 
 
-def _obj(body: Any) -> dict[str, Any]:
-    return body if isinstance(body, dict) else {}
-
-
 # -- datasets ------------------------------------------------------------------------------------
 
 
 def create(hl: HumanloopState, call: Call) -> Reply:
     project = _project(hl, call)
-    body = _obj(call.body)
+    body = json_object(call.body)
     now = hl.now()
     dataset: dict[str, Any] = {
         "id": hl.new_id(DATASETS),
@@ -123,7 +120,7 @@ def get(hl: HumanloopState, call: Call) -> Reply:
 
 def update(hl: HumanloopState, call: Call) -> Reply:
     dataset = require_dataset(hl, call, call.path["id"])
-    body = _obj(call.body)
+    body = json_object(call.body)
     changes = {k: body[k] for k in ("name", "description") if body.get(k) is not None}
     if changes:
         dataset.update(changes)
@@ -175,9 +172,9 @@ def create_datapoint(hl: HumanloopState, call: Call) -> Reply:
     if isinstance(body, dict) and isinstance(body.get("log_ids"), list):
         requests = _from_logs(hl, call, body["log_ids"])
     elif isinstance(body, list):
-        requests = [_obj(item) for item in body]
+        requests = [json_object(item) for item in body]
     else:
-        requests = [_obj(body)]
+        requests = [json_object(body)]
     created = []
     for request in requests:
         point = {

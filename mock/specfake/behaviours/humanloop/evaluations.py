@@ -39,6 +39,7 @@ from specfake.behaviours.humanloop.common import (
     PROJECTS,
     HumanloopState,
     bind,
+    json_object,
     page_envelope,
     unprocessable,
 )
@@ -505,7 +506,7 @@ def result(hl: HumanloopState, call: Call) -> Reply:
 
 def add_evaluators(hl: HumanloopState, call: Call) -> Reply:
     evaluation, run = _load(hl, call, call.path["id"])
-    body = call.body if isinstance(call.body, dict) else {}
+    body = json_object(call.body)
     ids = list(body.get("evaluator_ids") or [])
     version_ids = list(body.get("evaluator_version_ids") or [])
     by_version = {}

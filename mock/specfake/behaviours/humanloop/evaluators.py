@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from specfake.behaviours.humanloop.common import CONFIGS, EVALUATORS, HumanloopState, bind
+from specfake.behaviours.humanloop.common import CONFIGS, EVALUATORS, HumanloopState, bind, json_object
 from specfake.calls import Call, Handler
 from specfake.http import Reply
 
@@ -78,7 +78,7 @@ def get(hl: HumanloopState, call: Call) -> Reply:
 
 def update(hl: HumanloopState, call: Call) -> Reply:
     evaluator = require_evaluator(hl, call, call.path["id"])
-    body = call.body if isinstance(call.body, dict) else {}
+    body = json_object(call.body)
     changes: dict[str, Any] = {k: body[k] for k in EDITABLE if body.get(k) is not None}
     if body.get("model_config") is not None:
         changes["model_config"] = _model_config(hl, body["model_config"])

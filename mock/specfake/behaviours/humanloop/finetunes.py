@@ -16,7 +16,14 @@ import json
 import math
 from typing import Any
 
-from specfake.behaviours.humanloop.common import DATASETS, PROJECTS, HumanloopState, bind, unprocessable
+from specfake.behaviours.humanloop.common import (
+    DATASETS,
+    PROJECTS,
+    HumanloopState,
+    bind,
+    json_object,
+    unprocessable,
+)
 from specfake.behaviours.humanloop.datasets import dataset_contents
 from specfake.calls import Call, Handler
 from specfake.errors import ApiError
@@ -27,10 +34,6 @@ FINETUNE_PREFIX = "ft_"
 STATUS_STARTED = "pending"
 TRAINING_COST_PER_TOKEN = 0.000008  # $0.008 per 1K training tokens
 CONFIG_FIELDS = ("parameters", "provider", "base_model")
-
-
-def _obj(body: Any) -> dict[str, Any]:
-    return body if isinstance(body, dict) else {}
 
 
 def _tokens(point: dict[str, Any]) -> int:
@@ -73,13 +76,13 @@ def _summary(hl: HumanloopState, call: Call, dataset: dict[str, Any]) -> dict[st
 
 def _request_dataset(hl: HumanloopState, call: Call) -> dict[str, Any]:
     project = hl.require(call, PROJECTS, call.path["project_id"], "Project")
-    return _project_dataset(hl, call, project["id"], _obj(call.body).get("dataset_id"))
+    return _project_dataset(hl, call, project["id"], json_object(call.body).get("dataset_id"))
 
 
 def create(hl: HumanloopState, call: Call) -> Reply:
     dataset = _request_dataset(hl, call)
-    body = _obj(call.body)
-    config = _obj(body.get("config"))
+    body = json_object(call.body)
+    config = json_object(body.get("config"))
     now = hl.now()
     finetune: dict[str, Any] = {
         "id": hl.ctx.new_id(FINETUNE_PREFIX),
@@ -112,7 +115,7 @@ def update(hl: HumanloopState, call: Call) -> Reply:
     finetune = hl.require(call, FINETUNES, call.path["id"], "Finetune")
     if finetune["dataset"]["project_id"] != project["id"]:
         raise ApiError(404, f"Finetune with id {call.path['id']!r} not found in project (project_id)")
-    name = _obj(call.body).get("name")
+    name = json_object(call.body).get("name")
     if name is not None:
         finetune["name"] = name
         finetune["updated_at"] = hl.now()

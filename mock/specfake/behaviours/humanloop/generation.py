@@ -34,7 +34,7 @@ from faker import Faker
 
 from specfake.behaviours import Options
 from specfake.behaviours.humanloop import logs, sessions
-from specfake.behaviours.humanloop.common import LOGS, PROJECTS, HumanloopState, unprocessable
+from specfake.behaviours.humanloop.common import LOGS, PROJECTS, HumanloopState, json_object, unprocessable
 from specfake.behaviours.humanloop.configs import (
     public,
     register_config,
@@ -141,7 +141,7 @@ def _arguments(hl: HumanloopState, parameters: Any, rng: random.Random) -> str:
 
 def _forced_tool(call: Call, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The tool ``tool_choice`` (or the older ``tool_call``) forces, if any."""
-    body = call.body if isinstance(call.body, dict) else {}
+    body = json_object(call.body)
     choice = body.get("tool_choice")
     field = "tool_choice"
     if choice is None and body.get("tool_call") is not None:
@@ -187,7 +187,7 @@ def generate_output(
     """One seeded sample for ``config`` (see the module docstring for what it returns)."""
     inputs = inputs or {}
     loc = ["body", "inputs"]
-    body = call.body if isinstance(call.body, dict) else {}
+    body = json_object(call.body)
     prompt: str | None = None
     sent: list[dict[str, Any]] | None = None
     if messages is None:
