@@ -9,7 +9,7 @@ SEED ?= 0
 # Keys the fake accepts, one tenant each; API_KEYS="*" accepts any key.
 API_KEYS ?= specfake-key-1 specfake-key-2
 
-.PHONY: install serve test lint contracts bench check clean
+.PHONY: install serve test lint typecheck contracts bench check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# mypy cannot follow the package-dir mapping (specfake.contracts lives in contracts/), so it checks
+# a tree of symlinks laid out as the installed package. Rebuilt each run: new modules are seen.
+TYPECHECK := build/typecheck
+typecheck: $(STAMP)
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/specfake
+	for entry in mock/specfake/*; do ln -s "$(CURDIR)/$$entry" $(TYPECHECK)/specfake/; done
+	ln -s "$(CURDIR)/contracts" $(TYPECHECK)/specfake/contracts
+	ln -s "$(CURDIR)/fixtures" $(TYPECHECK)/specfake/fixtures
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p specfake
 
 # The contract harness on the fake itself: every built-in contract through `check server`
 # (PROFILE=quick|thorough; started empty in a child process), then the official SDK flows through

@@ -25,8 +25,7 @@ import yaml
 from humanloop import api_client, schemas
 from pydantic import BaseModel, TypeAdapter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from openapi_build import (
+from specfake.contracts.tools.openapi_build import (
     ERROR_RESPONSE,
     VALIDATION_ERROR_SCHEMAS,
     clean_schema,

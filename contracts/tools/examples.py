@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from openapi_build import dump_document
 
 from specfake.contract import HTTP_METHODS, load_contract
+from specfake.contracts.tools.openapi_build import dump_document
 from specfake.generate import GenContext, SchemaCompiler
 from specfake.validation import SchemaValidator, registry_for
 
