@@ -24,6 +24,7 @@ import humanloop.pydantic as sdk_pydantic
 import yaml
 from humanloop import api_client, schemas
 from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 
 from specfake.contracts.tools.openapi_build import (
     ERROR_RESPONSE,
@@ -235,8 +236,11 @@ def model_name(schema_cls: type) -> str:
     return schema_cls.__name__
 
 
-def param_schema(schema_cls: type) -> dict[str, Any]:
-    """Parameter schemas are SDK model classes or inline primitives (one level of list)."""
+def param_schema(schema_cls: type[Any]) -> dict[str, Any]:
+    """Parameter schemas are SDK model classes or inline primitives (one level of list).
+
+    ``type[Any]``: the SDK is untyped, so its ``MetaOapg`` inner classes are unknown to mypy.
+    """
     if schema_cls.__module__.startswith("humanloop.model."):
         return {"$ref": REF.format(model=model_name(schema_cls))}
     if issubclass(schema_cls, schemas.ComposedSchema) and hasattr(schema_cls.MetaOapg, "any_of"):
@@ -487,7 +491,7 @@ def build() -> dict[str, Any]:
 
 def component_schemas(namespace: dict[str, Any], roots: set[str]) -> dict[str, Any]:
     """JSON Schema (2020-12) for every model the operations use, via pydantic's own generator."""
-    adapters = []
+    adapters: list[tuple[str, JsonSchemaMode, TypeAdapter[Any]]] = []
     for name in sorted(roots):
         target = namespace[name]
         adapters.append((name, "validation", TypeAdapter(target)))

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema
+from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, JsonSchemaMode
 from scale_gp.pagination import SyncPageResponse
 from scale_gp.types import (
     evaluation_create_params,
@@ -167,7 +167,9 @@ def _tidy(schema: Schema) -> None:
 
 def _generate() -> tuple[dict[str, Schema], dict[str, Schema]]:
     """One pydantic pass over all SDK types, so shared definitions are emitted once."""
-    inputs = [(name, "validation", TypeAdapter(tp)) for name, tp in SDK_TYPES.items()]
+    inputs: list[tuple[str, JsonSchemaMode, TypeAdapter[Any]]] = [
+        (name, "validation", TypeAdapter(tp)) for name, tp in SDK_TYPES.items()
+    ]
     top, defs = TypeAdapter.json_schemas(inputs, schema_generator=_QualifiedNames)
     tops = {name: schema for (name, _mode), schema in top.items()}
     definitions: dict[str, Schema] = defs.get("$defs", {})
@@ -204,7 +206,8 @@ def _signature(schema: Any, defs: dict[str, Schema]) -> str:
 
 def _sdk_class(qualified: str) -> type:
     module, _, name = qualified.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    cls: type = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def _component_names(defs: dict[str, Schema]) -> dict[str, str]:

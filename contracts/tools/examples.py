@@ -55,7 +55,7 @@ def _valid_example(contract: Any, compiler: SchemaCompiler, registry: Any, schem
         value = maker(GenContext(f"{seed}:{attempt}", optional_rate=0.8))
         if validator.is_valid(value):
             return value
-    raise SystemExit(f"{seed}: no valid example in {ATTEMPTS} attempts: {validator.errors(value, [])[:3]}")
+    raise SystemExit(f"{seed}: no valid example in {ATTEMPTS} attempts: {validator.errors(value, ())[:3]}")
 
 
 if __name__ == "__main__":

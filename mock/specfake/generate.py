@@ -84,7 +84,9 @@ class SchemaCompiler:
                 return _any_value
         if types == "string":
             return self._string(schema, hint)
-        return getattr(self, f"_{types}")(schema)
+        # _null/_boolean/_integer/_number/_array/_object, looked up by the schema's type name.
+        by_type: Callable[[dict[str, Any]], Maker] = getattr(self, f"_{types}")
+        return by_type(schema)
 
     def _deref(self, schema: Any) -> Any:
         while isinstance(schema, dict) and "$ref" in schema and len(schema) == 1:

@@ -122,7 +122,7 @@ class LiveServer:
         self.host = host
         self.port = port or free_port(host)
         self._server = uvicorn.Server(uvicorn_config(app, host, self.port, tune_gc=False))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # No signal-handler override needed: uvicorn (>=0.29) installs handlers only on the main thread.
         self._thread = threading.Thread(target=self._server.run, name="specfake-server", daemon=True)
 
     @property
