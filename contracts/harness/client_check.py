@@ -1,11 +1,10 @@
 """``specfake check client -- <command>``: run a client against the fake and report every request
 that breaks the contract.
 
-The fake runs as usual (same behaviours, same answers); a thin ASGI middleware in front of it keeps
-each request as it arrived (method, path, query, headers, body) and the status it got. Requests
-are checked with `RequestChecker` once the command has finished, so the checks never slow the
-answers down, and the middleware exists only in check mode (and in the pytest fixture, which
-checks on demand). The same pieces make the Python API::
+The fake runs as usual (same behaviours, same answers), with a journal that keeps every request
+whole (`specfake.journal`). Requests are checked with `RequestChecker` (the fake's own request
+pipeline) once the command has finished, so the checks never slow the answers down. The same
+pieces make the Python API, and the pytest plugin checks its journal the same way::
 
     with ClientCheck("humanloop") as check:
         status = check.run(["python", "my_client.py"])   # or drive a client in-process
@@ -18,21 +17,16 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from specfake.api import DEFAULT_MAX_BODY
 from specfake.contract import Contract, ContractError, load_contract
 from specfake.contracts.harness.conformance import RequestChecker
 from specfake.contracts.harness.findings import Finding, Report
+from specfake.journal import Journal, JournalEntry
+from specfake.pipeline import DEFAULT_MAX_BODY
 
 DEFAULT_API_KEY = "specfake-check-key"
 BODY_LIMIT = DEFAULT_MAX_BODY  # the fake answers 413 past this: nothing larger needs checking
@@ -44,73 +38,9 @@ SDK_ENV: dict[str, tuple[str, str]] = {"sgp": ("SGP_CLIENT_BASE_URL", "SGP_API_K
 _NOT_CHECKED = ("/__admin", "/openapi.json")
 
 
-@dataclass
-class Seen:
-    """One request as the fake received it, and the status it answered."""
-
-    method: str
-    path: str  # the full path, prefix included
-    query: bytes
-    headers: dict[str, str]
-    body: bytes
-    status: int = 0
-    time: float = field(default_factory=time.time)
-
-    @property
-    def json(self) -> Any:
-        """The parsed JSON body (None when empty or not JSON)."""
-        try:
-            return orjson.loads(self.body) if self.body.strip() else None
-        except orjson.JSONDecodeError:
-            return None
-
-
-class Capture:
-    """ASGI middleware keeping every HTTP request and its status; the app underneath is untouched."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.seen: list[Seen] = []
-        self._lock = threading.Lock()
-
-    def clear(self) -> None:
-        with self._lock:
-            self.seen.clear()
-
-    def snapshot(self) -> list[Seen]:
-        with self._lock:
-            return list(self.seen)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        entry = Seen(
-            scope["method"],
-            scope["path"],
-            scope.get("query_string", b""),
-            {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
-            b"",
-        )
-        parts: list[bytes] = []
-
-        async def receive_kept() -> Message:
-            message = await receive()
-            if message["type"] == "http.request" and message.get("body"):
-                parts.append(message["body"])
-            return message
-
-        async def send_kept(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                entry.status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive_kept, send_kept)
-        finally:
-            entry.body = b"".join(parts)[:BODY_LIMIT]
-            with self._lock:
-                self.seen.append(entry)
+def checking_journal() -> Journal:
+    """Every request, each body whole up to the fake's own limit (larger ones are answered 413)."""
+    return Journal(maxlen=None, body_limit=BODY_LIMIT)
 
 
 _CHECKERS: dict[tuple[str, str, bool], RequestChecker] = {}
@@ -127,7 +57,7 @@ def checker_for(contract: Contract, *, allow_extra_fields: bool = False) -> Requ
 
 
 def check_requests(
-    seen: Iterable[Seen],
+    seen: Iterable[JournalEntry],
     checkers: Sequence[tuple[str, RequestChecker]],
     root_url: str,
 ) -> list[Finding]:
@@ -162,7 +92,9 @@ def check_requests(
     return out
 
 
-def operations_seen(seen: Iterable[Seen], checkers: Sequence[tuple[str, RequestChecker]]) -> list[str]:
+def operations_seen(
+    seen: Iterable[JournalEntry], checkers: Sequence[tuple[str, RequestChecker]]
+) -> list[str]:
     """ "METHOD /template" of every operation the client called, for the report's passing cases."""
     labels: set[str] = set()
     for entry in seen:
@@ -211,9 +143,11 @@ class ClientCheck:
         self.contract = contract if isinstance(contract, Contract) else load_contract(contract)
         self.seed = seed
         self.api_key = api_key
-        self.app = create_app([self.contract], seed=seed, fixtures=fixtures, options={"stream_speed": "0"})
-        self.capture = Capture(self.app)
-        self.server = LiveServer(self.capture, port=port)
+        self.journal = checking_journal()
+        self.app = create_app(
+            [self.contract], seed=seed, fixtures=fixtures, options={"stream_speed": "0"}, journal=self.journal
+        )
+        self.server = LiveServer(self.app, port=port)
         self.checker = checker_for(self.contract, allow_extra_fields=allow_extra_fields)
         self.command_status: int | None = None
         self.command_error: str | None = None
@@ -247,10 +181,10 @@ class ClientCheck:
         return self.command_status
 
     def findings(self) -> list[Finding]:
-        return check_requests(self.capture.snapshot(), [(self.contract.prefix, self.checker)], self.url)
+        return check_requests(self.journal.entries(), [(self.contract.prefix, self.checker)], self.url)
 
     def report(self, tool: str = "check client") -> Report:
-        seen = self.capture.snapshot()
+        seen = self.journal.entries()
         report = Report(tool, self.contract.name, self.seed)
         for finding in self.findings():
             report.add(finding)

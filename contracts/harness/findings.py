@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from specfake.errors import field_path
+
+__all__ = ["Exchange", "Finding", "Report", "field_path", "to_curl", "trim"]
+
 BODY_LIMIT = 2000  # characters of a request or response body kept in a finding
 
 
@@ -166,17 +170,6 @@ class Report:
             self.write_junit(junit)
         if report:
             self.write_json(report)
-
-
-def field_path(loc: list[str | int] | tuple[str | int, ...]) -> str:
-    """``["body", "messages", 0, "role"]`` -> ``body.messages[0].role`` (``*``, any item: ``[*]``)."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int) or part == "*":
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 def to_curl(

@@ -40,7 +40,6 @@ from specfake.contracts.harness import strategies
 from specfake.contracts.harness.client_check import DEFAULT_API_KEY, client_env, usage_error
 from specfake.contracts.harness.findings import Exchange, Finding, Report, trim
 from specfake.http import dump_json, lifespan, read_body
-from specfake.routing import Router
 from specfake.server import LiveServer
 from specfake.streaming.sse import event
 
@@ -134,9 +133,6 @@ class FuzzServer:
 
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
-        self.router: Router[Operation] = Router()
-        for op in contract.operations:
-            self.router.add(contract.prefix + op.path, op.method, op)
         self.requests: queue.Queue[Pending] = queue.Queue()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -149,14 +145,16 @@ class FuzzServer:
         # Match the path as sent: an id holding an encoded "/" (%2F) is one segment, not two.
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
-        match = self.router.match(path, scope["method"])
+        prefix = self.contract.prefix
+        below = path[len(prefix) :] if path == prefix or path.startswith(prefix + "/") else None
+        match = self.contract.compiled.match(scope["method"], below or "/") if below is not None else None
         if match is None or match.target is None:
             status = 405 if match is not None else 404
             answer = Answer(status, "application/json", b'{"detail":"Not Found"}')
         else:
             query = scope.get("query_string", b"").decode("latin-1")
             pending = Pending(
-                operation=match.target,
+                operation=match.target.operation,
                 method=scope["method"],
                 url=path + (f"?{query}" if query else ""),
                 headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
@@ -191,10 +189,13 @@ def _label(op: Operation) -> str:
     return f"{op.method} {op.path}"
 
 
-def _streams(pending: Pending) -> bool:
-    flag = pending.operation.stream_flag
+def _streams(contract: Contract, pending: Pending) -> bool:
+    """The request asks for a stream the contract can describe (a chunk schema to draw from)."""
+    spec = contract.compiled.operation(pending.operation.operation_id).stream
+    if spec is None or spec.flag is None or spec.chunk_schema is None:
+        return False
     body = pending.json
-    return bool(flag) and isinstance(body, dict) and body.get(flag) is True
+    return isinstance(body, dict) and body.get(spec.flag) is True
 
 
 def _answer(contract: Contract, pending: Pending, data: st.DataObject, number: int) -> tuple[Answer, Served]:
@@ -203,7 +204,7 @@ def _answer(contract: Contract, pending: Pending, data: st.DataObject, number: i
     label = _label(op)
     status = strategies.success_status(op)
     request_body = trim(pending.body) if pending.body else None
-    if _streams(pending) and strategies.stream_chunk_schema(contract, op.operation_id) is not None:
+    if _streams(contract, pending):
         chunks = data.draw(
             strategies.stream_events(contract, op.operation_id), label=f"{number}: {label} stream"
         )

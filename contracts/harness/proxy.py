@@ -104,7 +104,7 @@ class CheckingProxy(RecordingProxy):
         with self._lock:
             exchanges = list(self.forwarded)
         out: list[Finding] = []
-        secrets = set(self.contract.api_key_headers.values())
+        secrets = set(self.contract.compiled.api_key_headers.values())
         for ex in exchanges:
             query = ex.query.decode("latin-1")
             url = root_url + self.contract.prefix + ex.path + ("?" + query if query else "")

@@ -2,10 +2,11 @@
 
 ``specfake`` (the fixture) serves a fresh fake for each test on a real socket (127.0.0.1, a free
 port): state never leaks from one test into the next. It yields a `RunningFake` with the URLs,
-the app, ``journal()`` (every request the fake received), ``violations()`` and
-``assert_no_violations()`` (each request checked against the contract by
-`specfake.contracts.harness.conformance.RequestChecker`: unknown or misspelled fields, wrong
-types, missing fields or API key, wrong content type or method).
+the app, ``journal()`` (every request the fake received, as `specfake.journal.JournalEntry`),
+``violations()`` and ``assert_no_violations()`` (each request checked against the contract by
+`specfake.contracts.harness.conformance.RequestChecker`, the fake's own request pipeline:
+unknown or misspelled fields, wrong types, missing fields or API key, wrong content type or method).
+It is the client check (``specfake check client``) as a pytest fixture, so it lives in the harness.
 
 Options, later ones winning: ini (``specfake_contracts``, ``specfake_fixtures``,
 ``specfake_seed``), the command line (``--specfake-seed``, ``--specfake-fixtures``), a
@@ -37,7 +38,10 @@ from starlette.types import Receive, Scope, Send
 
 from specfake.app import SpecfakeApp, create_app
 from specfake.contract import Contract, builtin_contracts, load_contract
+from specfake.contracts.harness.client_check import check_requests, checker_for, checking_journal, client_env
+from specfake.contracts.harness.findings import Finding
 from specfake.http import lifespan
+from specfake.journal import JournalEntry
 from specfake.server import LiveServer
 
 DEFAULT_KEY = "specfake-test-key"
@@ -75,56 +79,40 @@ class RunningFake:
         server: LiveServer,
         *,
         api_key: str = DEFAULT_KEY,
-        capture: Any = None,
         allow_extra_fields: bool = False,
     ) -> None:
-        from specfake.contracts.harness.client_check import Capture
-
         self.app = app
         self.server = server
         self.url = server.url
         self.api_key = api_key
         self.scenario: dict[str, Any] = {}  # contract -> what its scenario remembered
         self._allow_extra_fields = allow_extra_fields
-        self._capture: Capture | None = capture
-        if capture is None and isinstance(server.app, Capture):
-            self._capture = server.app
 
     def base_url(self, contract: str) -> str:
         return self.url + self.app.api(contract).prefix
 
     def headers(self, contract: str, api_key: str | None = None) -> dict[str, str]:
         """The API key header(s) of ``contract`` set to ``api_key`` (default: the fixture's key)."""
-        names = self.app.api(contract).contract.api_key_headers.values()
-        return {name: api_key or self.api_key for name in names}
+        return self.app.api(contract).compiled.auth_headers(api_key or self.api_key)
 
     @property
     def env(self) -> dict[str, str]:
         """SPECFAKE_URL, SPECFAKE_<CONTRACT>_URL, SPECFAKE_API_KEY and the SDKs' own variables."""
-        from specfake.contracts.harness.client_check import client_env
-
         bases = {api.contract.name: self.url + api.prefix for api in self.app.apis}
         return client_env(self.url, bases, self.api_key)
 
-    def journal(self, contract: str | None = None) -> list[Any]:
-        """Every request received, oldest first (`Seen`: method, path, query, headers, body, json,
-        status); ``contract`` keeps only those under its prefix."""
-        if self._capture is None:
-            raise RuntimeError("this fake was started without request capture (use the specfake fixture)")
-        seen = self._capture.snapshot()
-        if contract is None:
-            return seen
-        prefix = self.app.api(contract).prefix
-        return [s for s in seen if s.path == prefix or s.path.startswith(prefix + "/")]
+    def journal(self, contract: str | None = None) -> list[JournalEntry]:
+        """Every request received over HTTP, oldest first (method, path, query, headers, body,
+        json, status); ``contract`` keeps only those that reached it."""
+        if contract is not None:
+            self.app.api(contract)  # a KeyError names a contract this fake does not serve
+        return self.app.journal.entries(contract=contract)
 
     def clear_journal(self) -> None:
-        if self._capture is not None:
-            self._capture.clear()
+        self.app.journal.clear()
 
-    def violations(self) -> list[Any]:
+    def violations(self) -> list[Finding]:
         """Every way the requests so far broke their contract (`Finding`s, side "client")."""
-        from specfake.contracts.harness.client_check import check_requests, checker_for
-
         checkers = [
             (api.prefix, checker_for(api.contract, allow_extra_fields=self._allow_extra_fields))
             for api in self.app.apis
@@ -195,6 +183,7 @@ def build(options: dict[str, Any]) -> SpecfakeApp:
         # Streams replay without waiting: tests want the bytes, not the pace (set one to test timing).
         options=behaviour,
         fixtures=options.get("fixtures"),
+        journal=checking_journal(),
     )
 
 
@@ -219,19 +208,15 @@ def serve(server: LiveServer | None = None, **options: Any) -> Iterator[RunningF
 
     The public helper behind the fixture, for tests that build their own fixtures.
     """
-    from specfake.contracts.harness.client_check import Capture
-
-    capture = Capture(build(options))
-    own = server is None
-    live = LiveServer(capture).start() if own else server
-    assert live is not None
-    if not own:
-        live.app.current = capture  # type: ignore[attr-defined]
+    app = build(options)
+    shared = server is not None and isinstance(server.app, _Swap)
+    live = server if server is not None else LiveServer(app).start()
+    if shared:
+        live.app.current = app  # type: ignore[attr-defined]
     fake = RunningFake(
-        capture.app,  # type: ignore[arg-type]
+        app,
         live,
         api_key=options.get("api_key") or DEFAULT_KEY,
-        capture=capture,
         allow_extra_fields=options.get("allow_extra_fields", False),
     )
     try:
@@ -239,9 +224,9 @@ def serve(server: LiveServer | None = None, **options: Any) -> Iterator[RunningF
             run_scenario(fake, options["scenario"], int(options.get("seed") or 0))
         yield fake
     finally:
-        if own:
+        if server is None:
             live.stop()
-        else:
+        elif shared:
             live.app.current = None  # type: ignore[attr-defined]
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import jsonschema_rs
@@ -76,13 +76,17 @@ _CONTRACTS: dict[str, Contract] = {}
 _CACHE: dict[int, tuple[Contract, dict[tuple[Any, ...], Any]]] = {}
 
 
-def _cached(contract: Contract, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+_T = TypeVar("_T")
+
+
+def _cached(contract: Contract, key: tuple[Any, ...], make: Callable[[], _T]) -> _T:
     """Strategies (and validators) are compiled once per contract and operation."""
     with _LOCK:
         slot = _CACHE.setdefault(id(contract), (contract, {}))[1]
         if key not in slot:
             slot[key] = make()
-        return slot[key]
+        # Each key has one maker at its call site, so a hit holds what that maker returns.
+        return cast(_T, slot[key])
 
 
 # -- self-contained schemas -----------------------------------------------------------------
@@ -247,12 +251,9 @@ def responses(
 
 def stream_chunk_schema(contract: str | Contract, operation_id: str) -> Any | None:
     """The JSON schema of one ``data:`` payload, when the operation can answer text/event-stream."""
-    loaded, op = operation_of(contract, operation_id)
-    sse = op.success.content.get("text/event-stream") if op.success is not None else None
-    if sse is None:
-        return None
-    data = (loaded.resolve(sse).get("properties") or {}).get("data", {})
-    return data.get("contentSchema", data)
+    loaded, _ = operation_of(contract, operation_id)
+    spec = loaded.compiled.operation(operation_id).stream
+    return spec.chunk_schema if spec is not None else None
 
 
 def stream_events(
@@ -422,12 +423,13 @@ def _apply(value: Any, path: Path, twist: str, drawn: Any) -> Any:
     if isinstance(value, dict):
         out = dict(value)
         if not rest and twist == "drop":
-            del out[head]  # type: ignore[arg-type]
+            del out[head]
         else:
-            out[head] = _apply(value[head], rest, twist, drawn)  # type: ignore[index]
+            out[head] = _apply(value[head], rest, twist, drawn)
         return out
+    index = cast(int, head)  # a step into a list is always an int
     out_list = list(value)
-    out_list[head] = _apply(value[head], rest, twist, drawn)  # type: ignore[index]
+    out_list[index] = _apply(value[index], rest, twist, drawn)
     return out_list
 
 

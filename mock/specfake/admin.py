@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from specfake.errors import ApiError, FieldError, RequestValidationError
 from specfake.store import check_snapshot
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class AdminApi:
         for api in apis:
             api.store.reset(tenant)
             if tenant is None:
-                api.journal.clear()
+                api.journal.clear(api.contract.name)
         return JSONResponse({"reset": [a.contract.name for a in apis], "tenant": tenant})
 
     async def export(self, request: Request) -> Response:
@@ -150,33 +151,29 @@ class AdminApi:
         try:
             limit = int(request.query_params.get("limit", "100"))
         except ValueError:
-            return JSONResponse({"detail": [{"loc": ["query", "limit"], "msg": "not an integer"}]}, 422)
-        entries = []
-        for api in self._apis(request):
-            for at, key, method, path, query, body, status in api.journal:
-                if tenant is not None and key != tenant:
-                    continue
-                entries.append(
-                    {
-                        "at": at,
-                        "contract": api.contract.name,
-                        "tenant": key,
-                        "method": method,
-                        "path": api.prefix + path,
-                        "query": query.decode("latin-1"),
-                        "body": body.decode("utf-8", "replace"),
-                        "status": status,
-                    }
-                )
-        entries.sort(key=lambda e: e["at"])
-        return JSONResponse({"entries": entries[-limit:] if limit > 0 else []})
+            error = FieldError(("query", "limit"), "Input should be a valid integer", "int_parsing")
+            return _error(RequestValidationError([error]))
+        name = request.query_params.get("contract")
+        entries = [
+            entry
+            for journal in self.app.journals()
+            for entry in journal.entries(contract=name or None, tenant=tenant)
+        ]
+        entries.sort(key=lambda e: e.at)
+        shown = entries[-limit:] if limit > 0 else []
+        return JSONResponse({"entries": [entry.to_json() for entry in shown]})
 
     async def clear_journal(self, request: Request) -> Response:
         if refused := self._refused(request):
             return refused
-        for api in self._apis(request):
-            api.journal.clear()
+        name = request.query_params.get("contract") or None
+        for journal in self.app.journals():
+            journal.clear(name)
         return Response(status_code=204)
+
+
+def _error(exc: ApiError) -> Response:
+    return JSONResponse(exc.body(), exc.status, headers=exc.headers or None)
 
 
 def _is_loopback(host: str) -> bool:

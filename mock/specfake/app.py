@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from specfake.admin import AdminApi
 from specfake.api import DEFAULT_MAX_BODY, MountedApi
@@ -17,16 +18,25 @@ from specfake.behaviours import Options
 from specfake.calls import Handler
 from specfake.clock import Clock
 from specfake.contract import Contract, builtin_contracts, load_contract
+from specfake.http import header_map
+from specfake.journal import Journal, JournalEntry
 from specfake.store import MemoryStore, Store
 from specfake.world import build_world, builtin_fixtures
 
 
 class SpecfakeApp:
-    """Dispatches on the mount prefix before anything else: the hot path is one string test."""
+    """Dispatches on the mount prefix before anything else: the hot path is one string test.
 
-    def __init__(self, apis: list[MountedApi], *, admin_token: str | None = None) -> None:
+    ``journal``: where requests outside every mount are recorded (a wrong base URL is the usual
+    reason); by default the first contract's journal, which ``create_app`` shares among all.
+    """
+
+    def __init__(
+        self, apis: list[MountedApi], *, admin_token: str | None = None, journal: Journal | None = None
+    ) -> None:
         self.apis = sorted(apis, key=lambda a: len(a.prefix), reverse=True)
         self._mounts = [(api.prefix, len(api.prefix), api) for api in self.apis]
+        self.journal = journal if journal is not None else (apis[0].journal if apis else Journal())
         self.admin = AdminApi(self, admin_token)
         self.fallback = Starlette(routes=[Route("/", self._index), *self.admin.routes()])
 
@@ -37,7 +47,50 @@ class SpecfakeApp:
                 if path.startswith(prefix) and (len(path) == size or path[size] == "/"):
                     await api(scope, receive, send, path[size:] or "/")
                     return
+            if not path.startswith("/__admin"):
+                await self._unmounted(scope, receive, send)
+                return
         await self.fallback(scope, receive, send)
+
+    async def _unmounted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request outside every mount, answered by the fallback and kept in the journal."""
+        parts: list[bytes] = []
+        status = 0
+
+        async def receive_kept() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and message.get("body"):
+                parts.append(message["body"])
+            return message
+
+        async def send_kept(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.fallback(scope, receive_kept, send_kept)
+        finally:
+            entry = JournalEntry(
+                at=time.time(),
+                contract=None,
+                tenant="",
+                method=scope["method"],
+                path=scope["path"],
+                query=scope.get("query_string", b""),
+                headers=header_map(scope),
+                body=self.journal.body(b"".join(parts)),
+                status=status,
+            )
+            self.journal.record(entry)
+
+    def journals(self) -> list[Journal]:
+        """Every distinct journal of the app and its contracts (``create_app`` shares one)."""
+        found: dict[int, Journal] = {id(self.journal): self.journal}
+        for api in self.apis:
+            found.setdefault(id(api.journal), api.journal)
+        return list(found.values())
 
     def api(self, name: str) -> MountedApi:
         for api in self.apis:
@@ -73,6 +126,7 @@ def create_app(
     options: dict[str, str] | None = None,
     admin_token: str | None = None,
     fixtures: str | Path | None = None,
+    journal: Journal | None = None,
 ) -> SpecfakeApp:
     """Build the fake for ``contracts`` (built-in names or paths; default: every built-in).
 
@@ -81,11 +135,13 @@ def create_app(
     ``options``: behaviour knobs by name (see each behaviour module).
     ``fixtures``: a fixtures directory (``"builtin"`` for the shipped demo world) every tenant
     starts from; None starts empty.
+    ``journal``: where requests are recorded (default: the last 1000, 4 KB of each body).
     """
     keys = frozenset(api_keys) if api_keys is not None else None
     chosen = list(contracts) if contracts is not None else list(builtin_contracts().values())
     loaded = [c if isinstance(c, Contract) else load_contract(c) for c in chosen]
     handlers = handlers or {}
+    journal = journal if journal is not None else Journal()
     apis = [
         MountedApi(
             c,
@@ -96,6 +152,7 @@ def create_app(
             store=_store(state, c.name),
             clock=clock,
             options=Options(dict(options or {})),
+            journal=journal,
         )
         for c in loaded
     ]
@@ -110,7 +167,7 @@ def create_app(
             template = build_world(api, directory, seed)
             if template is not None:
                 api.store.set_template(template)
-    return SpecfakeApp(apis, admin_token=admin_token)
+    return SpecfakeApp(apis, admin_token=admin_token, journal=journal)
 
 
 def _store(state: str | Path | None, namespace: str) -> Store:

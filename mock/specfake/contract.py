@@ -10,11 +10,14 @@ import importlib.resources
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
 import yaml
+
+if TYPE_CHECKING:
+    from specfake.compiled import CompiledContract
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 BUILTIN_DIR = Path(str(importlib.resources.files("specfake.contracts")))
@@ -92,14 +95,11 @@ class Contract:
         return orjson.dumps(self.document)
 
     @cached_property
-    def api_key_headers(self) -> dict[str, str]:
-        """securityScheme name -> lower-cased header name, for apiKey-in-header schemes."""
-        schemes = self.document.get("components", {}).get("securitySchemes", {})
-        return {
-            name: scheme["name"].lower()
-            for name, scheme in schemes.items()
-            if scheme.get("type") == "apiKey" and scheme.get("in") == "header"
-        }
+    def compiled(self) -> CompiledContract:
+        """Router, validators, key headers and stream rules, built once (``specfake.compiled``)."""
+        from specfake.compiled import CompiledContract  # it reads this module's types
+
+        return CompiledContract(self)
 
     def operation(self, operation_id: str) -> Operation:
         for op in self.operations:
@@ -257,9 +257,18 @@ def _operations(contract: Contract) -> Any:
             )
 
 
-def is_json(media_type: str) -> bool:
-    media_type = media_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
+def media_type(content_type: str) -> str:
+    """``Application/JSON; charset=utf-8`` -> ``application/json``: a Content-Type without parameters."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_json(content_type: str) -> bool:
+    kind = media_type(content_type)
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def is_event_stream(content_type: str) -> bool:
+    return media_type(content_type) == "text/event-stream"
 
 
 def _has_example(media: dict[str, Any]) -> bool:

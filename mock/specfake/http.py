@@ -58,11 +58,16 @@ def header_map(scope: Scope) -> dict[str, str]:
 
 
 def query_map(scope: Scope) -> dict[str, list[str]]:
-    raw = scope.get("query_string", b"")
+    return parse_query(scope.get("query_string", b""))
+
+
+def parse_query(raw: bytes | str) -> dict[str, list[str]]:
+    """``a=1&a=2&b=`` -> ``{"a": ["1", "2"], "b": [""]}`` (blank values kept, as FastAPI reads them)."""
     if not raw:
         return {}
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
     out: dict[str, list[str]] = {}
-    for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+    for key, value in parse_qsl(text.lstrip("?"), keep_blank_values=True):
         out.setdefault(key, []).append(value)
     return out
 

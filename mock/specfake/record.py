@@ -34,9 +34,8 @@ from urllib.parse import parse_qs
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from specfake.contract import Contract, ContractError, load_contract
+from specfake.contract import Contract, ContractError, is_event_stream, load_contract
 from specfake.http import BodyTooLarge, dump_json, read_body
-from specfake.routing import Router
 from specfake.streaming.cassette import Cassette, CassetteRequest, Chunk, hash_subject
 from specfake.streaming.faults import StreamCut
 from specfake.streaming.redact import redact, redact_headers, scrub, secrets_in
@@ -80,9 +79,6 @@ class RecordingProxy:
         self.timeout = httpx.Timeout(10.0, read=timeout)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self.router: Router[str] = Router()
-        for op in self.contract.operations:
-            self.router.add(op.path, op.method, op.operation_id)
         self.recorded: list[Path] = []  # files written, in order
 
     def _http(self) -> httpx.AsyncClient:
@@ -147,7 +143,7 @@ class RecordingProxy:
             }
         )
         content_type = response.headers.get("content-type", "")
-        is_stream = content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
+        is_stream = is_event_stream(content_type)
         splitter = SseSplitter()
         chunks: list[Chunk] = []
         parts: list[bytes] = []
@@ -199,8 +195,8 @@ class RecordingProxy:
             parsed = None
         secrets = secrets_in(headers, parsed)
         ordered = sorted(secrets, key=len, reverse=True)
-        found = self.router.match(path, method)
-        operation = found.target if found is not None else None
+        found = self.contract.compiled.match(method, path)
+        operation = found.target.operation_id if found is not None and found.target is not None else None
         queries = {k: v for k, v in parse_qs(query.decode("latin-1"), keep_blank_values=True).items()}
         request = CassetteRequest.of(
             self.contract.name, operation, parsed, method=method, path=path, query=queries

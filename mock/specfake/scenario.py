@@ -130,7 +130,7 @@ async def call_in_process(
     """One request through ``api`` without a socket; returns (status, parsed JSON or None)."""
     raw = orjson.dumps(body) if body is not None else b""
     headers = [(b"content-type", b"application/json")]
-    headers += [(name.encode(), api_key.encode()) for name in api.contract.api_key_headers.values()]
+    headers += [(n.lower().encode(), v.encode()) for n, v in api.compiled.auth_headers(api_key).items()]
     scope = {
         "type": "http",
         "method": method,
@@ -156,7 +156,7 @@ async def call_in_process(
         elif message["type"] == "http.response.body":
             out["body"] += message.get("body", b"")
 
-    await api(scope, receive, send, path)
+    await api.serve(scope, receive, send, path, record=False)
     payload = bytes(out["body"])
     if not payload:
         return out["status"], None

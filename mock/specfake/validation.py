@@ -1,4 +1,4 @@
-"""Request validation compiled once per operation; errors come out in FastAPI's 422 shape.
+"""Request validation compiled once per operation; errors come out as FastAPI's 422 entries.
 
 Validators are jsonschema_rs validators over the whole contract (registered under the contract's
 URI), so a request costs one Rust call when it is valid; error details are only built for
@@ -8,15 +8,17 @@ invalid requests.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
-from specfake.contract import Contract, Operation, Parameter
+from specfake.errors import FieldError, Loc
 
-Loc = list[str | int]
-Error = dict[str, Any]
+if TYPE_CHECKING:
+    from specfake.contract import Contract, Operation, Parameter
+
+Kind = jsonschema_rs.ValidationErrorKind
 
 _TRUE = {"true", "1", "yes", "on", "t", "y"}
 _FALSE = {"false", "0", "no", "off", "f", "n"}
@@ -28,12 +30,12 @@ class SchemaValidator:
     __slots__ = ("_validator", "is_valid")
 
     def __init__(self, contract: Contract, schema: dict[str, Any], registry: jsonschema_rs.Registry) -> None:
-        rooted = _root_refs(schema, contract.uri)
+        rooted = absolute_refs(schema, contract.uri)
         self._validator = jsonschema_rs.Draft202012Validator(rooted, registry=registry, validate_formats=True)
         self.is_valid: Callable[[Any], bool] = self._validator.is_valid
 
-    def errors(self, instance: Any, loc: Loc) -> list[Error]:
-        out: list[Error] = []
+    def errors(self, instance: Any, loc: Loc) -> list[FieldError]:
+        out: list[FieldError] = []
         for err in self._validator.iter_errors(instance):
             for entry in _expand(err, loc):
                 if entry not in out:
@@ -42,16 +44,11 @@ class SchemaValidator:
 
 
 def registry_for(contract: Contract) -> jsonschema_rs.Registry:
-    """The contract's schema registry, built once per contract (the api, its resource layer, its
-    behaviour and the fixture world each ask; rebuilding it cost ~9 ms of start-up a time)."""
-    cached = vars(contract).get("_specfake_registry")
-    if cached is None:
-        cached = jsonschema_rs.Registry([(contract.uri, _root_refs(contract.document, contract.uri))])
-        vars(contract)["_specfake_registry"] = cached
-    return cached
+    """The contract's schema registry, built once with its compiled form (``contract.compiled``)."""
+    return contract.compiled.registry
 
 
-def _root_refs(node: Any, uri: str) -> Any:
+def absolute_refs(node: Any, uri: str) -> Any:
     """Make local refs (``#/components/...``) absolute so they resolve from any sub-schema."""
     if isinstance(node, dict):
         out = {}
@@ -59,10 +56,10 @@ def _root_refs(node: Any, uri: str) -> Any:
             if key == "$ref" and isinstance(value, str) and value.startswith("#"):
                 out[key] = uri + value
             else:
-                out[key] = _root_refs(value, uri)
+                out[key] = absolute_refs(value, uri)
         return out
     if isinstance(node, list):
-        return [_root_refs(v, uri) for v in node]
+        return [absolute_refs(v, uri) for v in node]
     return node
 
 
@@ -77,7 +74,7 @@ _TYPE_NAMES = {
 }
 
 
-def _expand(err: jsonschema_rs.ValidationError, loc: Loc) -> list[Error]:
+def _expand(err: jsonschema_rs.ValidationError, loc: Loc) -> list[FieldError]:
     """One schema error as FastAPI entries; a failed union reports its closest branch's errors.
 
     "not valid under any of the schemas listed in the 'anyOf' keyword" at ``["body"]`` names no
@@ -85,7 +82,7 @@ def _expand(err: jsonschema_rs.ValidationError, loc: Loc) -> list[Error]:
     that agrees with the input's kind (its type, and a discriminator such as ``type``) and has
     the fewest errors, reported with their own locations. Runs only for invalid requests.
     """
-    if type(err.kind).__name__ in ("AnyOf", "OneOfNotValid"):
+    if isinstance(err.kind, (Kind.AnyOf, Kind.OneOfNotValid)):
         branches = err.kind.context
         if branches:
             depth = len(err.instance_path)
@@ -98,43 +95,46 @@ def _expand(err: jsonschema_rs.ValidationError, loc: Loc) -> list[Error]:
     return [_to_fastapi(err, loc)]
 
 
-def _name_every_tag(out: list[Error], branches: list[list[Any]], loc: Loc) -> None:
+def _name_every_tag(out: list[FieldError], branches: list[list[Any]], loc: Loc) -> None:
     """No member matched the tag: say which values would (``Input should be 'a' or 'b'``)."""
     allowed: dict[tuple[Any, ...], list[Any]] = {}
     for branch in branches:
         for err in branch:
-            name = type(err.kind).__name__
+            kind = err.kind
             values = (
-                [err.kind.expected_value]
-                if name == "Constant"
-                else err.kind.options
-                if name == "Enum"
+                [kind.expected_value]
+                if isinstance(kind, Kind.Constant)
+                else list(kind.options)
+                if isinstance(kind, Kind.Enum)
                 else []
             )
             bucket = allowed.setdefault(tuple(err.instance_path), [])
             bucket.extend(v for v in values if v not in bucket)
-    for entry in out:
-        values = allowed.get(tuple(entry["loc"][len(loc) :]))
-        if entry["type"] in ("literal_error", "enum") and values:
-            entry["msg"] = "Input should be " + " or ".join(repr(v) for v in values)
+    for position, entry in enumerate(out):
+        named = allowed.get(tuple(entry.loc[len(loc) :]))
+        if entry.type in ("literal_error", "enum") and named:
+            message = "Input should be " + " or ".join(repr(v) for v in named)
+            out[position] = FieldError(entry.loc, message, entry.type)
 
 
 def _branch_rank(errors: list[jsonschema_rs.ValidationError], depth: int, index: int) -> tuple[int, int, int]:
     """Lower is closer: (the input is of another kind, how many errors, declaration order)."""
     mismatch = 0
     for err in errors:
-        name = type(err.kind).__name__
+        kind = err.kind
         level = len(err.instance_path) - depth
-        if level == 0 and name == "Type":
+        if level == 0 and isinstance(kind, Kind.Type):
             # Wrong JSON type for this branch; a `null` branch is the last resort (Optional[X]).
-            mismatch = max(mismatch, 3 if _expects_null(err) else 2)
-        elif level == 1 and (name == "Constant" or (name == "Enum" and _is_discriminator(err))):
+            mismatch = max(mismatch, 3 if _expects_null(kind) else 2)
+        elif level == 1 and (
+            isinstance(kind, Kind.Constant) or (isinstance(kind, Kind.Enum) and _is_discriminator(err))
+        ):
             mismatch = max(mismatch, 1)  # a tag such as `type` names another member
     return (mismatch, len(errors), index)
 
 
-def _expects_null(err: jsonschema_rs.ValidationError) -> bool:
-    types = err.kind.types if isinstance(err.kind.types, list) else [err.kind.types]
+def _expects_null(kind: Any) -> bool:
+    types = kind.types if isinstance(kind.types, list) else [kind.types]
     return [str(t).lower() for t in types] == ["null"]
 
 
@@ -143,26 +143,21 @@ def _is_discriminator(err: jsonschema_rs.ValidationError) -> bool:
     return field in ("type", "kind", "object") or field.endswith("_type")
 
 
-def _to_fastapi(err: jsonschema_rs.ValidationError, loc: Loc) -> Error:
+def _to_fastapi(err: jsonschema_rs.ValidationError, loc: Loc) -> FieldError:
     kind = err.kind
-    path: Loc = [*loc, *err.instance_path]
-    name = type(kind).__name__
-    if name == "Required":
-        return {"loc": [*path, kind.property], "msg": "Field required", "type": "missing"}
-    if name == "Type":
+    path: Loc = (*loc, *err.instance_path)
+    if isinstance(kind, Kind.Required):
+        return FieldError((*path, kind.property), "Field required", "missing")
+    if isinstance(kind, Kind.Type):
         types = [str(t) for t in (kind.types if isinstance(kind.types, list) else [kind.types])]
         first = types[0].lower() if types else ""
         code, msg = _TYPE_NAMES.get(first, ("type_error", err.message))
-        return {"loc": path, "msg": msg, "type": code}
-    if name == "Enum":
-        return {
-            "loc": path,
-            "msg": f"Input should be one of the allowed values: {err.message}",
-            "type": "enum",
-        }
-    if name == "Constant":
-        return {"loc": path, "msg": err.message, "type": "literal_error"}
-    return {"loc": path, "msg": err.message, "type": _snake(name)}
+        return FieldError(path, msg, code)
+    if isinstance(kind, Kind.Enum):
+        return FieldError(path, f"Input should be one of the allowed values: {err.message}", "enum")
+    if isinstance(kind, Kind.Constant):
+        return FieldError(path, err.message, "literal_error")
+    return FieldError(path, err.message, _snake(type(kind).__name__))
 
 
 def _snake(name: str) -> str:
@@ -188,7 +183,7 @@ class ParamCoercer:
         )
         self.validator = SchemaValidator(contract, param.schema, registry) if param.schema else None
 
-    def coerce(self, raw: list[str], loc: Loc) -> tuple[Any, list[Error]]:
+    def coerce(self, raw: list[str], loc: Loc) -> tuple[Any, list[FieldError]]:
         if self.kind == "array":
             # explode=false arrives comma-joined; clients also repeat the key: accept both.
             # Exploded string arrays are never split: their items may hold commas.
@@ -200,9 +195,9 @@ class ParamCoercer:
                 # is written, which schemathesis' fuzzer may send as invalid: ambiguous, read as [].
                 values = []
             items = []
-            errors: list[Error] = []
+            errors: list[FieldError] = []
             for i, value in enumerate(values):
-                item, err = _coerce_scalar(self.item_kind, value, [*loc, i])
+                item, err = _coerce_scalar(self.item_kind, value, (*loc, i))
                 errors.extend(err)
                 items.append(item)
             result: Any = items
@@ -222,12 +217,12 @@ def _scalar_kind(contract: Contract, schema: dict[str, Any]) -> str:
     if kind is None:
         for key in ("anyOf", "oneOf", "allOf"):
             if key in schema:
-                kinds = {_scalar_kind(contract, s) for s in schema[key]} - {"null"}
-                if len(kinds) == 1:
-                    return kinds.pop()
-                if kinds <= {"integer", "number"}:
+                members = {_scalar_kind(contract, s) for s in schema[key]} - {"null"}
+                if len(members) == 1:
+                    return members.pop()
+                if members <= {"integer", "number"}:
                     return "number"
-                return "string" if "string" in kinds else (kinds.pop() if kinds else "string")
+                return "string" if "string" in members else (members.pop() if members else "string")
         if "enum" in schema:
             values = schema["enum"]
             if values and all(isinstance(v, bool) for v in values):
@@ -238,31 +233,21 @@ def _scalar_kind(contract: Contract, schema: dict[str, Any]) -> str:
     return str(kind)
 
 
-def _coerce_scalar(kind: str, value: str, loc: Loc) -> tuple[Any, list[Error]]:
+def _coerce_scalar(kind: str, value: str, loc: Loc) -> tuple[Any, list[FieldError]]:
     if kind == "integer":
         try:
             return int(value), []
         except ValueError:
-            return value, [
-                {
-                    "loc": loc,
-                    "msg": "Input should be a valid integer, unable to parse string as an integer",
-                    "type": "int_parsing",
-                }
-            ]
+            msg = "Input should be a valid integer, unable to parse string as an integer"
+            return value, [FieldError(loc, msg, "int_parsing")]
     if kind == "number":
         try:
             number = float(value)
         except ValueError:
             number = math.nan
         if math.isnan(number) or math.isinf(number):
-            return value, [
-                {
-                    "loc": loc,
-                    "msg": "Input should be a valid number, unable to parse string as a number",
-                    "type": "float_parsing",
-                }
-            ]
+            msg = "Input should be a valid number, unable to parse string as a number"
+            return value, [FieldError(loc, msg, "float_parsing")]
         return (
             int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
         ), []
@@ -272,13 +257,8 @@ def _coerce_scalar(kind: str, value: str, loc: Loc) -> tuple[Any, list[Error]]:
             return True, []
         if lowered in _FALSE:
             return False, []
-        return value, [
-            {
-                "loc": loc,
-                "msg": "Input should be a valid boolean, unable to interpret input",
-                "type": "bool_parsing",
-            }
-        ]
+        msg = "Input should be a valid boolean, unable to interpret input"
+        return value, [FieldError(loc, msg, "bool_parsing")]
     if kind == "null":
         return (None, []) if value in ("", "null") else (value, [])
     return value, []
@@ -310,15 +290,15 @@ class OperationValidator:
 
     def params(
         self,
-        path_values: dict[str, str],
-        query: dict[str, list[str]],
-        headers: dict[str, str],
-    ) -> tuple[dict[str, Any], dict[str, Any], list[Error]]:
-        errors: list[Error] = []
+        path_values: Mapping[str, str],
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+    ) -> tuple[dict[str, Any], dict[str, Any], list[FieldError]]:
+        errors: list[FieldError] = []
         path_out: dict[str, Any] = {}
         for coercer in self.path_params:
             name = coercer.param.name
-            value, errs = coercer.coerce([path_values.get(name, "")], ["path", name])
+            value, errs = coercer.coerce([path_values.get(name, "")], ("path", name))
             path_out[name] = value
             errors.extend(errs)
         query_out: dict[str, Any] = {}
@@ -327,9 +307,9 @@ class OperationValidator:
             raw = query.get(name)
             if not raw:
                 if coercer.param.required:
-                    errors.append({"loc": ["query", name], "msg": "Field required", "type": "missing"})
+                    errors.append(FieldError(("query", name), "Field required", "missing"))
                 continue
-            value, errs = coercer.coerce(raw, ["query", name])
+            value, errs = coercer.coerce(raw, ("query", name))
             query_out[name] = value
             errors.extend(errs)
         for coercer in self.header_params:
@@ -337,14 +317,14 @@ class OperationValidator:
             header = headers.get(name.lower())
             if header is None:
                 if coercer.param.required:
-                    errors.append({"loc": ["header", name], "msg": "Field required", "type": "missing"})
+                    errors.append(FieldError(("header", name), "Field required", "missing"))
                 continue
-            value, errs = coercer.coerce([header], ["header", name])
+            value, errs = coercer.coerce([header], ("header", name))
             query_out.setdefault("__headers__", {})[name] = value
             errors.extend(errs)
         return path_out, query_out, errors
 
-    def body_errors(self, body: Any) -> list[Error]:
+    def body_errors(self, body: Any) -> list[FieldError]:
         if self.body is None or self.body.is_valid(body):
             return []
-        return self.body.errors(body, ["body"])
+        return self.body.errors(body, ("body",))

@@ -54,7 +54,7 @@ def served(
         handlers={contract.name: handlers} if handlers else None,
     )
     with LiveServer(wrap(app) if wrap else app) as server:
-        header = next(iter(contract.api_key_headers.values()))
+        header = next(iter(contract.compiled.api_key_headers.values()))
         yield server.url + app.api(contract.name).prefix, {header: KEY}
 
 

@@ -93,7 +93,7 @@ GOOD = _event(_chunk()) + _event(_chunk(output="!", finish_reason="stop"))
 )
 def test_stream_rules(body: str, kind: str | None, words: str) -> None:
     rule = streams.stream_rules(load_contract("humanloop"))["POST /chat"]
-    assert rule.final_path == ["data", "*", "finish_reason"] and rule.flag == "stream"
+    assert rule.spec.final_path == ("data", "*", "finish_reason") and rule.spec.flag == "stream"
     problems = streams.stream_problems(rule, body.encode())
     assert [p.kind for p in problems] == ([kind] if kind else [])
     if kind:

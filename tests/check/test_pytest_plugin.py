@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from specfake.pytest_plugin import RunningFake, serve
+from specfake.contracts.harness.pytest_plugin import RunningFake, serve
 
 pytest_plugins = ["pytester"]
 

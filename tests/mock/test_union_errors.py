@@ -132,7 +132,7 @@ def test_the_member_with_fewest_errors_wins_without_a_tag() -> None:
 SGP = create_app(["sgp"])
 SGP_HTTP = TestClient(SGP)
 CREATE = next(op for op in SGP.api("sgp").contract.operations if op.operation_id == "evaluations_create")
-CREATE_BODY = SGP.api("sgp").router.match(CREATE.path, "POST").target.validator.body
+CREATE_BODY = SGP.api("sgp").compiled.operation(CREATE.operation_id).validator.body
 JUNK = st.one_of(st.integers(), st.lists(st.integers(), min_size=1, max_size=2), st.booleans())
 
 

@@ -74,9 +74,7 @@ def test_a_wrong_typed_field_is_named_in_the_422(op: Any, seed: int, junk: Any, 
         return
     name = data.draw(st.sampled_from(sorted(props)))
     body[name] = junk
-    if API.router.match(op.path, op.method) and APP.api("humanloop").router.match(
-        op.path, op.method
-    ).target.validator.body.is_valid(body):
+    if APP.api("humanloop").compiled.operation(op.operation_id).validator.body.is_valid(body):
         return  # the junk happened to be valid for that field
     response = CLIENT.request(
         op.method, url(op.path, **path_params(op)), params=required_query(op), json=body, headers=KEY

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from specfake.pytest_plugin import RunningFake
+from specfake.contracts.harness.pytest_plugin import RunningFake
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import scale_gp
 
 from specfake.app import create_app
-from specfake.pytest_plugin import RunningFake
+from specfake.contracts.harness.pytest_plugin import RunningFake
 from specfake.server import LiveServer
 from specfake.validation import SchemaValidator, registry_for
 

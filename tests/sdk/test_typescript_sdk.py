@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from specfake.pytest_plugin import RunningFake
+from specfake.contracts.harness.pytest_plugin import RunningFake
 
 pytestmark = pytest.mark.sdk
 

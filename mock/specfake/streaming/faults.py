@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from specfake.errors import RequestValidationError
+from specfake.errors import unprocessable
 from specfake.streaming.sse import event
 
 HEADER = "x-specfake-stream-fault"
@@ -136,9 +136,7 @@ class StreamFaults:
         try:
             return cls.parse(text)
         except ValueError as exc:
-            raise RequestValidationError(
-                [{"loc": ["header", HEADER], "msg": str(exc), "type": "value_error"}]
-            ) from None
+            raise unprocessable(("header", HEADER), str(exc)) from None
 
     def __str__(self) -> str:
         parts = [f"stall={n}:{s:g}" for n, s in self.stalls]

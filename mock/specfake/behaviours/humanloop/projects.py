@@ -43,7 +43,7 @@ from specfake.behaviours.humanloop.experiments import experiment_view, require_e
 from specfake.behaviours.humanloop.finetunes import FINETUNES
 from specfake.behaviours.humanloop.logs import forget_log, logs_page
 from specfake.calls import Call, Handler
-from specfake.errors import ApiError, conflict
+from specfake.errors import ApiError, Conflict
 from specfake.http import Reply
 
 DEFAULT_SIZE = 10
@@ -107,7 +107,7 @@ def _create(hl: HumanloopState) -> Handler:
     def handle(call: Call) -> Reply:
         body = call.body
         if hl.project_by_name(call, body["name"]) is not None:
-            raise conflict(f"A project named {body['name']!r} already exists")
+            raise Conflict(f"A project named {body['name']!r} already exists")
         project = hl.create_project(call, body["name"], directory_id=body.get("directory_id"))
         if body.get("feedback_types"):
             upsert_feedback_types(project, body["feedback_types"])
@@ -168,7 +168,7 @@ def _update(hl: HumanloopState) -> Handler:
         name = body.get("name")
         if name and name != project["name"]:
             if hl.project_by_name(call, name) is not None:
-                raise conflict(f"A project named {name!r} already exists")
+                raise Conflict(f"A project named {name!r} already exists")
         env = default_environment(hl, call)
         if body.get("active_config_id"):
             config = require_config(hl, call, body["active_config_id"])
@@ -177,7 +177,7 @@ def _update(hl: HumanloopState) -> Handler:
         if body.get("active_experiment_id"):
             experiment = require_experiment(hl, call, body["active_experiment_id"])
             if experiment["project_id"] != project["id"]:
-                raise conflict(f"Experiment {experiment['id']!r} belongs to another project")
+                raise Conflict(f"Experiment {experiment['id']!r} belongs to another project")
             deploy(hl, call, project, env, experiment_id=experiment["id"])
         if name and name != project["name"]:
             hl.delete(call, PROJECT_NAMES, project["name"])
@@ -196,7 +196,7 @@ def _update(hl: HumanloopState) -> Handler:
 
 def _check_owner(config: dict[str, Any], project: dict[str, Any]) -> None:
     if config.get("_project_id") != project["id"]:
-        raise conflict(f"Model config {config['id']!r} belongs to another project")
+        raise Conflict(f"Model config {config['id']!r} belongs to another project")
 
 
 def _delete(hl: HumanloopState) -> Handler:
@@ -303,7 +303,7 @@ def _deploy(hl: HumanloopState) -> Handler:
         else:
             experiment = require_experiment(hl, call, experiment_id)
             if experiment["project_id"] != project["id"]:
-                raise conflict(f"Experiment {experiment_id!r} belongs to another project")
+                raise Conflict(f"Experiment {experiment_id!r} belongs to another project")
         targets = []
         for i, request in enumerate(body.get("environments") or [None]):
             if request is None:
@@ -341,7 +341,7 @@ def _create_feedback_type(hl: HumanloopState) -> Handler:
     def handle(call: Call) -> Reply:
         project = _require(hl, call)
         if any(t["type"] == call.body["type"] for t in project["feedback_types"]):
-            raise conflict(f"Feedback type {call.body['type']!r} already exists in this project")
+            raise Conflict(f"Feedback type {call.body['type']!r} already exists in this project")
         (created,) = upsert_feedback_types(project, [call.body])
         hl.put(call, PROJECTS, project["id"], project)
         return Reply(201, created)

@@ -1,0 +1,96 @@
+"""One judgement of a server-sent event stream, for every checker that reads one.
+
+The official SDKs drop any event they cannot read (a line without ``data: ``, a payload that is not
+JSON), so a broken stream shows up in a client as a shorter answer, never as an error. This reads
+a stream body as the SDKs' strict framing defines it (`specfake.streaming.sse.parse_events`) and
+finds every problem, each with its event's number:
+
+- framing: a line without ``data: ``, a payload that is not single-line JSON, an unterminated
+  event, an empty stream, and a stream whose well-formed last event carries no non-null
+  ``finish_reason`` (only where the contract's chunk schema has that property);
+- schema: every event's payload against the chunk schema the contract names.
+
+`check server` (schemathesis, ``streams.py``) reports the first problem of each kind;
+`check client --proxy` and the response checker report them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from specfake.compiled import CompiledContract, StreamSpec, values_at
+from specfake.errors import Loc, field_path
+from specfake.streaming.sse import SseEvent, parse_events
+
+SCHEMA = "schema"
+
+
+@dataclass(frozen=True)
+class StreamProblem:
+    """``kind``: ``schema`` or ``framing:<what>`` (``framing:not-json``, ``framing:empty-stream``,
+    ``framing:no-final``...); ``event``: its 1-based number (None for the stream as a whole);
+    ``loc``: where in the event's payload."""
+
+    kind: str
+    title: str
+    message: str
+    event: int | None = None
+    loc: Loc = ()
+
+    @property
+    def framing(self) -> bool:
+        return self.kind != SCHEMA
+
+    @property
+    def field(self) -> str | None:
+        """The offending field, dotted (``data[0].finish_reason``), when there is one."""
+        return field_path(self.loc) or None
+
+
+def judge_stream(
+    compiled: CompiledContract, spec: StreamSpec, body: bytes, *, cut_short: bool = False
+) -> list[StreamProblem]:
+    """Every problem of one stream body, in event order. ``cut_short``: the reader stopped before
+    the end (a proxy's dropped connection, a capped read), so the stream's end is not judged."""
+    try:
+        events = parse_events(body)
+    except UnicodeDecodeError as exc:
+        message = f"the stream is not UTF-8: {exc}"
+        return [StreamProblem("framing:not-utf8", "Malformed SSE stream", message)]
+    if cut_short and events and not events[-1].ok:
+        events = events[:-1]  # the reader stopped mid-event: not the server's fault
+    validator = compiled.validator(spec.chunk_schema) if spec.chunk_schema is not None else None
+    out: list[StreamProblem] = []
+    for ev in events:
+        if not ev.ok:
+            message = f"event {ev.number}: {ev.error}"
+            out.append(StreamProblem(f"framing:{ev.kind}", "Malformed SSE event", message, ev.number))
+            if ev.payload is None:
+                continue
+        if validator is not None and not validator.is_valid(ev.payload):
+            for error in validator.errors(ev.payload, ()):
+                where = field_path(error.loc)
+                message = f"event {ev.number}: {error.msg}" + (f" at {where}" if where else "")
+                title = "SSE event violates the chunk schema"
+                out.append(StreamProblem(SCHEMA, title, message, ev.number, error.loc))
+    if not events:
+        message = "the stream ended without any event"
+        out.append(StreamProblem("framing:empty-stream", "Empty SSE stream", message))
+    elif spec.final_path is not None and not cut_short and events[-1].ok:
+        # A malformed last event is reported as such: what it carried (the final event?) is unknown.
+        last = _last_payload(events)
+        if last is None or not any(v is not None for v in values_at(last[1], spec.final_path)):
+            number = last[0] if last else len(events)
+            where = field_path(spec.final_path)
+            message = f"event {number} (the last) has no non-null {where}: "
+            message += "the stream ended before its final event"
+            title = "SSE stream has no final event"
+            out.append(StreamProblem("framing:no-final", title, message, number, spec.final_path))
+    return out
+
+
+def _last_payload(events: list[SseEvent]) -> tuple[int, object] | None:
+    for ev in reversed(events):
+        if ev.payload is not None:
+            return ev.number, ev.payload
+    return None

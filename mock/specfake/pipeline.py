@@ -1,0 +1,239 @@
+"""One request pipeline: what the fake enforces and what the client checker reports, judged once.
+
+The steps follow FastAPI, which both real services run on: route (an unknown path is a 404, a
+wrong method a 405 with ``Allow``), authenticate (401), the body's size (413), then parameters,
+content type, JSON and schema (one 422 naming every offending field). Each step gives typed
+`Violation`s: the fake answers the first (every 422 of a request together), the client checker
+(`judge`) reports them all, plus *advisories*: what a server accepts but a careful client would
+not send, such as a field the contract does not name (FastAPI ignores it, so a misspelled optional
+field silently does nothing), a JSON body without a Content-Type, or a body on a GET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from specfake.contract import is_json, media_type
+from specfake.errors import ApiError, FieldError, Loc, RequestValidationError
+from specfake.http import parse_query
+from specfake.routing import Match
+from specfake.shapes import closest, unknown_fields
+
+if TYPE_CHECKING:
+    from specfake.compiled import CompiledContract, CompiledOperation
+
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+ADVISORY = None  # a Violation's status when a server accepts the request anyway
+
+# FastAPI error types -> the rule a violation names.
+_RULES = {"missing": "required", "enum": "enum", "literal_error": "enum", "json_invalid": "json"}
+_BODYLESS = ("GET", "HEAD", "DELETE")
+
+
+def rule_of(error_type: str) -> str:
+    """The rule a FastAPI error type stands for: type, required, enum, or the type itself."""
+    if error_type in _RULES:
+        return _RULES[error_type]
+    if error_type.endswith(("_type", "_parsing")) or error_type == "none_required":
+        return "type"
+    return error_type
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule of a request.
+
+    ``status``: what the fake answers for it, None for an advisory. ``rule``: a stable name
+    (``unknown_path``, ``method_not_allowed``, ``auth``, ``body_too_large``, ``content_type``,
+    ``json``, ``required``, ``type``, ``enum``, ``unknown_field``, ``unexpected_body``...).
+    ``loc``/``msg``/``type``: the 422 entry (FastAPI's location, message and error type).
+    """
+
+    status: int | None
+    rule: str
+    loc: Loc
+    msg: str
+    type: str = "value_error"
+    allow: tuple[str, ...] = ()  # 405: the methods the path accepts
+    suggestion: str | None = None  # unknown_field: the known name it most likely meant
+
+    @classmethod
+    def of(cls, error: FieldError, status: int | None = 422) -> Violation:
+        return cls(status, rule_of(error.type), error.loc, error.msg, error.type)
+
+    def field_error(self) -> FieldError:
+        return FieldError(self.loc, self.msg, self.type)
+
+
+def refusal(violations: list[Violation]) -> ApiError:
+    """The fake's answer to a refused request: the first violation's status; a 422 lists every
+    field, in FastAPI's shape (advisories never reach a client)."""
+    first = next(v for v in violations if v.status is not None)
+    if first.status == 422:
+        return RequestValidationError(v.field_error() for v in violations if v.status == 422)
+    if first.status == 405:
+        return ApiError(405, first.msg, {"allow": ", ".join(first.allow)})
+    return ApiError(first.status or 400, first.msg)
+
+
+class RequestPipeline:
+    """The steps for one compiled contract. ``api_keys``: the keys the fake accepts (None: any
+    non-empty key, each its own tenant; the checker, which knows no keys, uses None)."""
+
+    __slots__ = ("api_keys", "compiled", "max_body")
+
+    def __init__(
+        self,
+        compiled: CompiledContract,
+        *,
+        api_keys: frozenset[str] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.compiled = compiled
+        self.api_keys = api_keys
+        self.max_body = max_body
+
+    # -- the steps, in order -----------------------------------------------------------------------
+
+    def route(self, method: str, path: str) -> Match[CompiledOperation] | Violation:
+        """The matched operation (``target`` is never None), or a 404/405 violation."""
+        match = self.compiled.router.match(path, method)
+        if match is None:
+            return Violation(404, "unknown_path", ("path",), "Not Found")
+        if match.target is None:
+            allowed = match.allowed
+            return Violation(405, "method_not_allowed", ("method",), "Method Not Allowed", allow=allowed)
+        return match
+
+    def authenticate(self, op: CompiledOperation, headers: Mapping[str, str]) -> str | Violation:
+        """The API key (the tenant; "" when the operation needs none), or a 401 violation.
+        ``headers``: lower-cased names, as ASGI gives them."""
+        if not op.key_headers:
+            return ""
+        for name in op.key_headers:
+            key = headers.get(name)
+            if key and not key.isspace():
+                break
+        else:
+            header = op.key_headers[0]
+            message = f"Not authenticated: send an API key in the {header} header"
+            return Violation(401, "auth", ("header", header), message, "missing")
+        if self.api_keys is not None and key not in self.api_keys:
+            return Violation(401, "auth", ("header", name), "Invalid API key")
+        return key
+
+    def too_large(self) -> Violation:
+        return Violation(413, "body_too_large", ("body",), f"Request body larger than {self.max_body} bytes")
+
+    def validate(
+        self,
+        op: CompiledOperation,
+        path_params: dict[str, str],
+        query: dict[str, list[str]],
+        headers: Mapping[str, str],
+        raw: bytes,
+        *,
+        advisories: bool = False,
+        allow_extra_fields: bool = False,
+    ) -> tuple[dict[str, Any], dict[str, Any], Any, list[Violation]]:
+        """(path values, query values, parsed body, violations). Parameters are coerced to their
+        schemas' types; ``advisories`` adds the checker's rules a server does not enforce."""
+        path_values, query_values, errors = op.validator.params(path_params, query, headers)
+        violations = [Violation.of(e) for e in errors]
+        if advisories and not allow_extra_fields:
+            for name in sorted(set(query) - op.query_names):
+                violations.append(_unknown(("query", name), closest(name, op.query_names)))
+        body: Any = None
+        if op.body_expected:
+            body = self._body(op, headers, raw, violations, advisories, allow_extra_fields)
+        elif advisories and raw.strip() and op.operation.method in _BODYLESS:
+            message = f"{op.label} takes no request body"
+            violations.append(Violation(ADVISORY, "unexpected_body", ("body",), message))
+        return path_values, query_values, body, violations
+
+    def _body(
+        self,
+        op: CompiledOperation,
+        headers: Mapping[str, str],
+        raw: bytes,
+        out: list[Violation],
+        advisories: bool,
+        allow_extra_fields: bool,
+    ) -> Any:
+        """The parsed body (None when absent or unreadable); its violations are added to ``out``."""
+        if not raw or raw.isspace():
+            if op.body_required:
+                out.append(Violation(422, "required", ("body",), "Field required", "missing"))
+            return None
+        content_type = headers.get("content-type", "")
+        if content_type != "application/json":  # what every SDK sends: no parsing
+            content_type = media_type(content_type)
+            if content_type and not is_json(content_type):
+                message = f"Expected a JSON body (application/json), got {content_type}"
+                out.append(Violation(422, "content_type", ("body",), message, "model_attributes_type"))
+                return None
+            if not content_type and advisories:
+                message = "Expected a JSON body (application/json), got no Content-Type header"
+                out.append(Violation(ADVISORY, "content_type", ("header", "content-type"), message))
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            message = f"JSON decode error: {exc.msg}"
+            out.append(Violation(422, "json", ("body", exc.pos), message, "json_invalid"))
+            return None
+        if body is not None or op.body_required:
+            for error in op.validator.body_errors(body):
+                if advisories and error.type == "additional_properties":
+                    continue  # reported below as unknown_field, with the closest known name
+                out.append(Violation.of(error))
+        if advisories:
+            shape = self.compiled.body_shape(op)
+            if shape is not None:
+                for loc, suggestion in unknown_fields(body, shape, ("body",), allow_extra_fields):
+                    out.append(_unknown(loc, suggestion))
+        return body
+
+    # -- the checker: every step, every violation ---------------------------------------------------
+
+    def judge(
+        self,
+        method: str,
+        path: str,
+        query: bytes | str | Mapping[str, list[str]] = b"",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str | None = b"",
+        *,
+        allow_extra_fields: bool = False,
+    ) -> list[Violation]:
+        """Every way this request breaks the contract, advisories included ([]: it is fine).
+        ``path`` is below the contract's prefix; ``headers`` may be in any case."""
+        method = method.upper()
+        found = self.route(method, path)
+        if isinstance(found, Violation):
+            return [found]
+        op = found.target
+        assert op is not None  # route() answers a wrong method with a violation
+        lower = {k.lower(): v for k, v in (headers or {}).items()}
+        out: list[Violation] = []
+        key = self.authenticate(op, lower)
+        if isinstance(key, Violation):
+            out.append(key)
+        raw = body.encode() if isinstance(body, str) else (body or b"")
+        queries = dict(query) if isinstance(query, Mapping) else parse_query(query)
+        *_, violations = self.validate(
+            op, found.params, queries, lower, raw, advisories=True, allow_extra_fields=allow_extra_fields
+        )
+        out.extend(violations)
+        return out
+
+
+def _unknown(loc: Loc, suggestion: str | None) -> Violation:
+    name = str(loc[-1])
+    hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+    message = f"unknown field {name!r}: the contract does not name it, so the server ignores it{hint}"
+    return Violation(ADVISORY, "unknown_field", loc, message, "extra_forbidden", suggestion=suggestion)
+
