@@ -24,6 +24,7 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -37,7 +38,8 @@ typecheck: $(STAMP)
 	for entry in mock/specfake/*; do ln -s "$(CURDIR)/$$entry" $(TYPECHECK)/specfake/; done
 	ln -s "$(CURDIR)/contracts" $(TYPECHECK)/specfake/contracts
 	ln -s "$(CURDIR)/fixtures" $(TYPECHECK)/specfake/fixtures
-	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p specfake
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \
+		--cache-dir $(CURDIR)/build/mypy-cache -p specfake
 
 # The contract harness on the fake itself: every built-in contract through `check server`
 # (PROFILE=quick|thorough; started empty in a child process), then the official SDK flows through

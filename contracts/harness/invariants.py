@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -41,9 +41,9 @@ from specfake.resources import (
     PAGE_PARAMS,
     SIZE_PARAMS,
     TOTAL_FIELDS,
-    _items_field,
-    _json_schema,
     infer_resources,
+    items_field,
+    json_schema,
 )
 
 CREATED_IS_READABLE = "created_is_readable"
@@ -127,13 +127,13 @@ def discover(contract: Contract) -> list[Subject]:
 
 
 def _describe_list(contract: Contract, subject: Subject, op: Operation, item_ref: str | None) -> None:
-    schema = contract.resolve(_json_schema(op))
+    schema = contract.resolve(json_schema(op))
     if not isinstance(schema, dict):
         return
     if schema.get("type") == "array":
         subject.list_op = op
     elif schema.get("type") == "object":
-        items = _items_field(contract, schema, item_ref)
+        items = items_field(contract, schema, item_ref)
         if items is None:
             return
         subject.list_op, subject.items_field = op, items
@@ -282,9 +282,11 @@ class InvariantRun:
         def factory() -> ResourceMachine:
             return ResourceMachine(checker)
 
+        # hypothesis runs any factory of machines; its annotation names only the class
+        machines = cast("type[RuleBasedStateMachine]", hypothesis_seed(self.seed)(factory))
         try:
             run_state_machine_as_test(
-                hypothesis_seed(self.seed)(factory),
+                machines,
                 settings=settings(
                     max_examples=self.max_examples,
                     stateful_step_count=STEPS,
@@ -460,7 +462,7 @@ class InvariantRun:
     def remove(self, subject: Subject, ident: str, scope: dict[str, str]) -> Sent | None:
         if subject.delete is None:
             return None
-        path = self._path_params(subject.delete, scope)
+        path = self.path_params(subject.delete, scope)
         path[subject.delete_param] = ident
         sent = self.send(subject.delete, path)
         self.server_failed(subject.delete, sent, f"deleting {subject.name} {ident}")
@@ -469,7 +471,7 @@ class InvariantRun:
     def _request_for(
         self, op: Operation, scope: dict[str, str], key: str
     ) -> tuple[dict[str, str], dict[str, Any], Any]:
-        path = self._path_params(op, scope)
+        path = self.path_params(op, scope)
         query = {
             p.name: scope[noun]
             for p in op.parameters
@@ -488,7 +490,7 @@ class InvariantRun:
                         body[name] = [scope[noun]] if many else scope[noun]
         return path, query, body
 
-    def _path_params(self, op: Operation, scope: dict[str, str]) -> dict[str, str]:
+    def path_params(self, op: Operation, scope: dict[str, str]) -> dict[str, str]:
         out = {}
         for p in op.parameters:
             if p.location == "path":
@@ -552,7 +554,7 @@ class SubjectCheck:
     def read(self, ident: str) -> Sent:
         get = self.subject.get
         assert get is not None
-        path = self.run._path_params(get, self.scope)
+        path = self.run.path_params(get, self.scope)
         path[self.subject.get_param] = ident
         sent = self.run.send(get, path)
         self.run.server_failed(get, sent, f"reading {self.subject.name} {ident}")

@@ -2,7 +2,7 @@
 
 The client talks to a proxy on 127.0.0.1 that forwards every request to the real server and
 streams its answer straight back (an SSE stream is passed through event by event, never held):
-it is `specfake.record.RecordingProxy` with its recording replaced by checking. Each request is
+it is `specfake.record.ForwardingProxy`, keeping exchanges to check instead of cassettes. Each request is
 checked with `RequestChecker` (client side) and each answer with `ResponseChecker` (server side:
 declared status, content type, body schema, every stream event). API keys are never written to
 the report.
@@ -14,9 +14,7 @@ import argparse
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -30,29 +28,13 @@ from specfake.contracts.harness.client_check import (
 )
 from specfake.contracts.harness.conformance import ResponseChecker
 from specfake.contracts.harness.findings import Finding, Report, trim
-from specfake.record import RecordingProxy
-from specfake.streaming.cassette import Chunk
+from specfake.record import ForwardingProxy, Proxied
 
 REDACTED = "<redacted>"
 
 
-@dataclass
-class Forwarded:
-    """One request the proxy forwarded and the answer it passed back."""
-
-    method: str
-    path: str  # below the contract's prefix
-    query: bytes
-    headers: dict[str, str]
-    body: bytes
-    status: int
-    response_headers: dict[str, str]
-    response_body: bytes
-    cut: bool
-
-
-class CheckingProxy(RecordingProxy):
-    """Forwards like `RecordingProxy` and keeps each exchange for checking instead of a cassette."""
+class CheckingProxy(ForwardingProxy):
+    """Forwards like ``specfake record`` and keeps each exchange for checking instead of a cassette."""
 
     def __init__(
         self,
@@ -63,41 +45,15 @@ class CheckingProxy(RecordingProxy):
         timeout: float = 300.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(upstream, Path("."), contract=contract, timeout=timeout, transport=transport)
+        super().__init__(upstream, contract=contract, keep=self._keep, timeout=timeout, transport=transport)
         self.requests = checker_for(self.contract, allow_extra_fields=allow_extra_fields)
         self.responses = ResponseChecker(self.contract)
-        self.forwarded: list[Forwarded] = []
+        self.forwarded: list[Proxied] = []
         self._lock = threading.Lock()
 
-    def _cassette(  # type: ignore[override]
-        self,
-        method: str,
-        path: str,
-        query: bytes,
-        headers: dict[str, str],
-        body: bytes,
-        response: httpx.Response,
-        chunks: list[Chunk],
-        answer: bytes,
-        cut: bool,
-    ) -> Forwarded:
-        streamed = b"".join(chunk.to_bytes() for chunk in chunks)
-        return Forwarded(
-            method,
-            path,
-            query,
-            headers,
-            body,
-            response.status_code,
-            dict(response.headers),
-            streamed or answer,
-            cut,
-        )
-
-    def _write(self, cassette: Any) -> Path:  # type: ignore[override]
+    def _keep(self, exchange: Proxied) -> None:
         with self._lock:
-            self.forwarded.append(cassette)
-        return Path(".")
+            self.forwarded.append(exchange)
 
     def findings(self, root_url: str) -> list[Finding]:
         """Client and server findings for every exchange so far, in the order they happened."""
@@ -116,7 +72,8 @@ class CheckingProxy(RecordingProxy):
             exchange.response_headers = {
                 k: v for k, v in ex.response_headers.items() if k.lower() in ("content-type", "allow")
             }
-            exchange.response_body = trim(ex.response_body)
+            answer = ex.response_body
+            exchange.response_body = trim(answer)
             out.extend(
                 self.requests.check(ex.method, ex.path, ex.query, ex.headers, ex.body, exchange=exchange)
             )
@@ -124,7 +81,7 @@ class CheckingProxy(RecordingProxy):
             if operation is not None:
                 out.extend(
                     self.responses.check(
-                        operation, ex.status, ex.response_headers, ex.response_body, exchange=exchange
+                        operation, ex.status, ex.response_headers, answer, exchange=exchange, cut_short=ex.cut
                     )
                 )
                 if ex.cut:

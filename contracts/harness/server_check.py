@@ -37,15 +37,7 @@ TOOL = "check server"
 def auth_headers(contract: Contract, api_key: str | None) -> dict[str, str]:
     """The API key in every header the contract's apiKey security schemes name, spelled as the
     contract spells it (schemathesis's ignored_auth check removes the header by that exact name)."""
-    if not api_key:
-        return {}
-    schemes = contract.document.get("components", {}).get("securitySchemes", {})
-    names = {
-        scheme["name"]
-        for scheme in schemes.values()
-        if scheme.get("type") == "apiKey" and scheme.get("in") == "header"
-    }
-    return dict.fromkeys(sorted(names), api_key)
+    return contract.compiled.auth_headers(api_key) if api_key else {}
 
 
 def parse_header(text: str) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from specfake.errors import ApiError, FieldError, RequestValidationError
+from specfake.options import OptionError
 from specfake.store import check_snapshot
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class AdminApi:
         apis = self._apis(request)
         if len(apis) != 1:
             return JSONResponse({"detail": "name one contract: ?contract=NAME"}, 404 if not apis else 422)
-        values = apis[0].context.options.values
+        api = apis[0]
         if request.method == "PUT":
             try:
                 changes = orjson.loads(await request.body())
@@ -134,15 +135,11 @@ class AdminApi:
                 return JSONResponse({"detail": f"not JSON: {exc}"}, 422)
             if not isinstance(changes, dict) or not all(isinstance(v, str) for v in changes.values()):
                 return JSONResponse({"detail": "expected {option name: string value}"}, 422)
-            problem = _check_options(changes)
-            if problem:
-                return JSONResponse({"detail": problem}, 422)
-            for name, value in changes.items():
-                if value == "":
-                    values.pop(name, None)
-                else:
-                    values[name] = value
-        return JSONResponse(dict(values))
+            try:
+                api.set_options(changes)
+            except OptionError as exc:
+                return JSONResponse({"detail": str(exc)}, 422)
+        return JSONResponse(dict(api.options.given))
 
     async def journal(self, request: Request) -> Response:
         if refused := self._refused(request):
@@ -186,15 +183,3 @@ def _is_loopback(host: str) -> bool:
         return False
     mapped = getattr(address, "ipv4_mapped", None)
     return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
-
-
-def _check_options(changes: dict[str, str]) -> str | None:
-    """Refuse a rule that would only fail later, inside every stream."""
-    if changes.get("stream_faults"):
-        from specfake.streaming import StreamFaults
-
-        try:
-            StreamFaults.parse(changes["stream_faults"])
-        except ValueError as exc:
-            return f"stream_faults: {exc}"
-    return None

@@ -27,7 +27,7 @@ class ContractAnswers:
         self.contract = contract
         self.compiler = SchemaCompiler(lambda ref: contract.resolve({"$ref": ref}))
         self._json: dict[str, tuple[int, bytes | None, Maker | None]] = {}
-        self._stream: dict[str, Maker] = {}
+        self._stream: dict[str, tuple[str, Maker]] = {}  # operation id -> (stream flag, chunk maker)
         for op in contract.operations:
             self._prepare(op)
 
@@ -44,23 +44,18 @@ class ContractAnswers:
         else:
             maker = self.compiler.compile(success.content[json_type])
             self._json[op.operation_id] = (success.status, None, maker)
-        sse = success.content.get("text/event-stream")
-        if sse is not None and op.stream_flag:
-            # The schema describes one event; its `data` carries JSON per `contentSchema`.
-            data = (self.contract.resolve(sse).get("properties") or {}).get("data", {})
-            self._stream[op.operation_id] = self.compiler.compile(data.get("contentSchema", data))
+        stream = self.contract.compiled.operation(op.operation_id).stream
+        if stream is not None and stream.flag is not None and stream.chunk_schema is not None:
+            self._stream[op.operation_id] = (stream.flag, self.compiler.compile(stream.chunk_schema))
 
     def maker_for(self, schema: dict[str, Any]) -> Maker:
         return self.compiler.compile(schema)
 
     def reply(self, call: Call) -> Reply:
         op = call.operation
-        if (
-            op.operation_id in self._stream
-            and isinstance(call.body, dict)
-            and call.body.get(op.stream_flag) is True
-        ):
-            return Reply(200, stream=self._events(self._stream[op.operation_id], call.seed))
+        stream = self._stream.get(op.operation_id)
+        if stream is not None and isinstance(call.body, dict) and call.body.get(stream[0]) is True:
+            return Reply(200, stream=self._events(stream[1], call.seed))
         status, raw, maker = self._json[op.operation_id]
         if raw is not None:
             return Reply(status, raw=raw)

@@ -16,16 +16,19 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from specfake.answers import ContractAnswers
-from specfake.behaviours import BehaviourContext, Options, behaviour_for
+from specfake.behaviours import BehaviourContext, declared
 from specfake.calls import Call, Handler
 from specfake.clock import Clock
 from specfake.contract import Contract
 from specfake.errors import ApiError
 from specfake.http import BodyTooLarge, Reply, header_map, query_map, read_body, send_reply
-from specfake.journal import JOURNAL_SIZE, Journal, JournalEntry
+from specfake.journal import JOURNAL_SIZE, Journal
+from specfake.options import Options
 from specfake.pipeline import DEFAULT_MAX_BODY, RequestPipeline, Violation, refusal
 from specfake.resources import ResourceLayer
 from specfake.store import MemoryStore, Store
+from specfake.streaming.settings import Streams
+from specfake.streaming.shape import PLAIN
 
 __all__ = ["DEFAULT_MAX_BODY", "MountedApi"]
 
@@ -41,11 +44,12 @@ class MountedApi:
         api_keys: frozenset[str] | None = None,
         store: Store | None = None,
         clock: Clock | None = None,
-        options: Options | None = None,
+        options: Options | Mapping[str, str] | None = None,
         journal: Journal | None = None,
         journal_size: int = JOURNAL_SIZE,
     ) -> None:
         self.contract = contract
+        self.name = contract.name
         self.compiled = contract.compiled
         self.pipeline = RequestPipeline(self.compiled, api_keys=api_keys, max_body=max_body)
         self.api_keys = api_keys  # None: any non-empty key is valid (and is its own tenant)
@@ -56,20 +60,35 @@ class MountedApi:
         self.store: Store = store if store is not None else MemoryStore()
         self.clock = clock or Clock()
         self.resources = ResourceLayer(contract, self.store, self.answers, seed=seed)
+        self.behaviour = declared(contract.name)
+        options_type = self.behaviour.options if self.behaviour is not None else Options
+        if not isinstance(options, Options):
+            options = options_type.parse(options or {})
         self.context = BehaviourContext(
-            contract, self.store, self.answers, self.resources, seed, self.clock, options or Options()
+            contract, self.store, self.answers, self.resources, seed, self.clock, options
         )
-        self.behaviour = behaviour_for(self.context)
+        shape = self.behaviour.streams if self.behaviour is not None else None
+        self.context.streams = Streams(contract.name, shape or PLAIN, lambda: self.context.options)
         self.journal = journal if journal is not None else Journal(journal_size)
         chosen = {
             **self.resources.handlers(),
-            **(self.behaviour.handlers() if self.behaviour else {}),
+            **(self.behaviour.bind(self.context) if self.behaviour is not None else {}),
             **(handlers or {}),
         }
         self.handlers: dict[str, Handler] = {
             op_id: chosen.get(op_id, self.answers.reply) for op_id in self.compiled.operations
         }
         self._openapi = Reply(200, raw=contract.document_bytes)
+
+    @property
+    def options(self) -> Options:
+        return self.context.options
+
+    def set_options(self, changes: Mapping[str, str]) -> Options:
+        """Change options at run time (``""`` unsets one); OptionError names a bad one, and then
+        nothing changes."""
+        self.context.options = self.context.options.changed(changes)
+        return self.context.options
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         await self.serve(scope, receive, send, path)
@@ -90,16 +109,18 @@ class MountedApi:
             self.store.rollback()  # a bug in a behaviour must not leave half a write behind
             raise
         if record:
+            body: bytes = seen[1]
+            limit = self.journal.body_limit
             self.journal.record(
-                JournalEntry(
+                (
                     time.time(),
-                    self.contract.name,
+                    self.name,
                     seen[0],
                     scope["method"],
                     scope["path"],
                     scope.get("query_string", b""),
                     seen[2],
-                    self.journal.body(seen[1]),
+                    body if len(body) <= limit else body[:limit],
                     reply.status,
                 )
             )

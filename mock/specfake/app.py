@@ -14,12 +14,13 @@ from starlette.types import Message, Receive, Scope, Send
 
 from specfake.admin import AdminApi
 from specfake.api import DEFAULT_MAX_BODY, MountedApi
-from specfake.behaviours import Options
+from specfake.behaviours import declared
 from specfake.calls import Handler
 from specfake.clock import Clock
 from specfake.contract import Contract, builtin_contracts, load_contract
 from specfake.http import header_map
-from specfake.journal import Journal, JournalEntry
+from specfake.journal import Journal
+from specfake.options import OptionError, Options
 from specfake.store import MemoryStore, Store
 from specfake.world import build_world, builtin_fixtures
 
@@ -72,18 +73,10 @@ class SpecfakeApp:
         try:
             await self.fallback(scope, receive_kept, send_kept)
         finally:
-            entry = JournalEntry(
-                at=time.time(),
-                contract=None,
-                tenant="",
-                method=scope["method"],
-                path=scope["path"],
-                query=scope.get("query_string", b""),
-                headers=header_map(scope),
-                body=self.journal.body(b"".join(parts)),
-                status=status,
-            )
-            self.journal.record(entry)
+            body = self.journal.body(b"".join(parts))
+            query: bytes = scope.get("query_string", b"")
+            method, path, headers = scope["method"], scope["path"], header_map(scope)
+            self.journal.record((time.time(), None, "", method, path, query, headers, body, status))
 
     def journals(self) -> list[Journal]:
         """Every distinct journal of the app and its contracts (``create_app`` shares one)."""
@@ -132,7 +125,8 @@ def create_app(
 
     ``api_keys``: the only keys accepted (each one a tenant); None accepts any non-empty key.
     ``state``: a SQLite file that keeps every acknowledged write across restarts.
-    ``options``: behaviour knobs by name (see each behaviour module).
+    ``options``: option texts by name (`specfake.options`); each contract takes those its options
+    class knows, and a name no served contract knows is an error.
     ``fixtures``: a fixtures directory (``"builtin"`` for the shipped demo world) every tenant
     starts from; None starts empty.
     ``journal``: where requests are recorded (default: the last 1000, 4 KB of each body).
@@ -142,6 +136,12 @@ def create_app(
     loaded = [c if isinstance(c, Contract) else load_contract(c) for c in chosen]
     handlers = handlers or {}
     journal = journal if journal is not None else Journal()
+    values = dict(options or {})
+    kinds = {c.name: _options_type(c) for c in loaded}
+    known = set().union(*(kind.names() for kind in kinds.values())) if kinds else Options.names()
+    for name in values:
+        if name not in known:
+            raise OptionError(name, f"unknown option; known: {', '.join(sorted(known))}")
     apis = [
         MountedApi(
             c,
@@ -151,7 +151,7 @@ def create_app(
             api_keys=keys,
             store=_store(state, c.name),
             clock=clock,
-            options=Options(dict(options or {})),
+            options={k: v for k, v in values.items() if k in kinds[c.name].names()},
             journal=journal,
         )
         for c in loaded
@@ -168,6 +168,11 @@ def create_app(
             if template is not None:
                 api.store.set_template(template)
     return SpecfakeApp(apis, admin_token=admin_token, journal=journal)
+
+
+def _options_type(contract: Contract) -> type[Options]:
+    behaviour = declared(contract.name)
+    return behaviour.options if behaviour is not None else Options
 
 
 def _store(state: str | Path | None, namespace: str) -> Store:

@@ -73,7 +73,7 @@ def _option(text: str) -> tuple[str, str]:
 
 
 def _speed(text: str) -> float:
-    from specfake.behaviours.humanloop.generation import parse_speed
+    from specfake.options import parse_speed
 
     try:
         return parse_speed(text)

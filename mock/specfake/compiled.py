@@ -94,7 +94,7 @@ class CompiledContract:
         }
         self.api_key_headers: dict[str, str] = {name: header.lower() for name, header in spelled.items()}
         self.api_key_header_names: tuple[str, ...] = tuple(sorted(set(spelled.values())))
-        self._validators: dict[int, SchemaValidator] = {}
+        self._validators: dict[int, tuple[dict[str, Any], SchemaValidator]] = {}
         self._body_shapes: dict[str, Shape] = {}
         self.operations: dict[str, CompiledOperation] = {}
         self.router: Router[CompiledOperation] = Router()
@@ -143,8 +143,10 @@ class CompiledContract:
         response or chunk schema: a check touches a few operations, not all of them)."""
         found = self._validators.get(id(schema))
         if found is None:
-            found = self._validators[id(schema)] = SchemaValidator(self.contract, schema, self.registry)
-        return found
+            # The schema is kept with its validator, so its id cannot be reused by another dict.
+            validator = SchemaValidator(self.contract, schema, self.registry)
+            found = self._validators[id(schema)] = (schema, validator)
+        return found[1]
 
     # -- streams -----------------------------------------------------------------------------------
 
@@ -160,8 +162,9 @@ class CompiledContract:
 
 
 def _stream_flag(contract: Contract, op: Operation) -> str | None:
-    if op.stream_flag:
-        return op.stream_flag
+    extension = op.raw.get("x-specfake-stream")  # specfake's own: names the body's stream flag
+    if isinstance(extension, str) and extension:
+        return extension
     body = contract.resolve(op.body_schema or {})
     prop = contract.resolve((body.get("properties") or {}).get("stream") or {})
     return "stream" if prop.get("type") == "boolean" else None

@@ -69,11 +69,6 @@ class Operation:
         codes = sorted(c for c in self.responses if 200 <= c < 300)
         return self.responses[codes[0]] if codes else None
 
-    @property
-    def stream_flag(self) -> str | None:
-        value = self.raw.get("x-specfake-stream")
-        return value if isinstance(value, str) else None
-
 
 @dataclass
 class Contract:

@@ -58,7 +58,8 @@ def header_map(scope: Scope) -> dict[str, str]:
 
 
 def query_map(scope: Scope) -> dict[str, list[str]]:
-    return parse_query(scope.get("query_string", b""))
+    raw: bytes = scope.get("query_string", b"")
+    return parse_query(raw) if raw else {}
 
 
 def parse_query(raw: bytes | str) -> dict[str, list[str]]:

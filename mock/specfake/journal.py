@@ -8,6 +8,7 @@ requests with 4 KB of each body; a checking run keeps every request whole.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ import orjson
 
 JOURNAL_SIZE = 1000
 JOURNAL_BODY = 4096  # bytes of each request body a served fake keeps
+# What the hot path appends: a JournalEntry's fields in order (a tuple is a sixth of its cost).
+Row = tuple[float, "str | None", str, str, str, bytes, dict[str, str], bytes, int]
 
 
 @dataclass(slots=True)
@@ -62,23 +65,23 @@ class Journal:
     """
 
     def __init__(self, maxlen: int | None = JOURNAL_SIZE, body_limit: int | None = JOURNAL_BODY) -> None:
-        self._entries: deque[JournalEntry] = deque(maxlen=maxlen)
-        self.body_limit = body_limit
-        self.record = self._entries.append  # the hot path: one C call
+        self._rows: deque[Row] = deque(maxlen=maxlen)
+        self.body_limit = sys.maxsize if body_limit is None else body_limit
+        self.record = self._rows.append  # the hot path: one C call with a Row
 
     def body(self, raw: bytes) -> bytes:
         """What an entry keeps of a request body."""
-        limit = self.body_limit
-        return raw if limit is None or len(raw) <= limit else raw[:limit]
+        return raw if len(raw) <= self.body_limit else raw[: self.body_limit]
 
     def entries(self, *, contract: str | None = None, tenant: str | None = None) -> list[JournalEntry]:
         """Oldest first; ``contract``/``tenant`` keep only that contract's or that key's requests."""
         while True:
             try:
-                found = list(self._entries)
+                rows = list(self._rows)
                 break
             except RuntimeError:  # appended to while copied: copy again
                 continue
+        found = [JournalEntry(*row) for row in rows]
         if contract is not None:
             found = [e for e in found if e.contract == contract]
         if tenant is not None:
@@ -87,11 +90,11 @@ class Journal:
 
     def clear(self, contract: str | None = None) -> None:
         if contract is None:
-            self._entries.clear()
+            self._rows.clear()
             return
-        kept = [e for e in self.entries() if e.contract != contract]
-        self._entries.clear()
-        self._entries.extend(kept)
+        kept = [row for row in list(self._rows) if row[1] != contract]
+        self._rows.clear()
+        self._rows.extend(kept)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._rows)

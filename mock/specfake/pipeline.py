@@ -143,7 +143,7 @@ class RequestPipeline:
         """(path values, query values, parsed body, violations). Parameters are coerced to their
         schemas' types; ``advisories`` adds the checker's rules a server does not enforce."""
         path_values, query_values, errors = op.validator.params(path_params, query, headers)
-        violations = [Violation.of(e) for e in errors]
+        violations = [Violation.of(e) for e in errors] if errors else []
         if advisories and not allow_extra_fields:
             for name in sorted(set(query) - op.query_names):
                 violations.append(_unknown(("query", name), closest(name, op.query_names)))

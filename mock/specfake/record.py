@@ -27,15 +27,16 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 from starlette.types import Receive, Scope, Send
 
 from specfake.contract import Contract, ContractError, is_event_stream, load_contract
-from specfake.http import BodyTooLarge, dump_json, read_body
+from specfake.http import BodyTooLarge, dump_json, parse_query, read_body
 from specfake.streaming.cassette import Cassette, CassetteRequest, Chunk, hash_subject
 from specfake.streaming.faults import StreamCut
 from specfake.streaming.redact import redact, redact_headers, scrub, secrets_in
@@ -61,25 +62,50 @@ _HOP_BY_HOP = frozenset(
 _NOT_FORWARDED_BACK = _HOP_BY_HOP | {"content-encoding", "date", "server"}
 
 
-class RecordingProxy:
-    """Raw ASGI app: forward, stream back as it arrives, write a cassette per exchange."""
+DEFAULT_CONTRACT = "humanloop"  # what `specfake record` proxies when no --contract is given
+
+
+@dataclass
+class Proxied:
+    """One exchange the proxy forwarded: the request as it came, the answer as it went back."""
+
+    method: str
+    path: str  # below the contract's prefix
+    query: bytes
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    response_headers: dict[str, str]  # as the upstream sent them
+    chunks: list[Chunk]  # a stream's events, each with the gap before it
+    answer: bytes  # any other answer's body
+    cut: bool  # the upstream dropped the connection mid-answer
+
+    @property
+    def response_body(self) -> bytes:
+        return b"".join(chunk.to_bytes() for chunk in self.chunks) or self.answer
+
+
+class ForwardingProxy:
+    """Raw ASGI app: forward each request, stream the answer back as it arrives, and hand the
+    exchange to ``keep`` (run in a thread, before the answer ends, so a client that saw the end can
+    rely on what ``keep`` did). ``specfake record`` keeps cassettes; ``check client --proxy`` keeps
+    exchanges to check."""
 
     def __init__(
         self,
         upstream: str,
-        out: str | Path,
         *,
-        contract: str | Path | Contract = "humanloop",
+        contract: str | Path | Contract,
+        keep: Callable[[Proxied], None],
         timeout: float = 300.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
-        self.out = Path(out)
         self.contract = contract if isinstance(contract, Contract) else load_contract(contract)
+        self.keep = keep
         self.timeout = httpx.Timeout(10.0, read=timeout)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self.recorded: list[Path] = []  # files written, in order
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -165,70 +191,79 @@ class RecordingProxy:
             await response.aclose()
         if is_stream and splitter.rest():
             chunks.append(Chunk.from_bytes((loop.time() - last) * 1000.0, splitter.rest()))
+        exchange = Proxied(
+            method, path, query, dict(headers), body, response.status_code, dict(response.headers),
+            chunks, b"".join(parts), cut,
+        )  # fmt: skip
         try:
-            cassette = self._cassette(
-                method, path, query, dict(headers), body, response, chunks, b"".join(parts), cut
-            )
-            # Written before the body ends, so a client that saw the end can rely on the file.
-            self.recorded.append(await asyncio.to_thread(self._write, cassette))
-        except Exception:  # a recording that fails must not break the answer the client is getting
-            log.exception("specfake record: could not write a cassette for %s %s", method, path)
+            await asyncio.to_thread(self.keep, exchange)
+        except Exception:  # what keeping fails on must not break the answer the client is getting
+            log.exception("specfake: could not keep the exchange %s %s", method, path)
         if cut:
             raise StreamCut("upstream dropped the connection; dropping the client's too")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _cassette(
-        self,
-        method: str,
-        path: str,
-        query: bytes,
-        headers: dict[str, str],
-        body: bytes,
-        response: httpx.Response,
-        chunks: list[Chunk],
-        answer: bytes,
-        cut: bool,
-    ) -> Cassette:
-        try:
-            parsed: Any = json.loads(body) if body.strip() else None
-        except ValueError:
-            parsed = None
-        secrets = secrets_in(headers, parsed)
-        ordered = sorted(secrets, key=len, reverse=True)
-        found = self.contract.compiled.match(method, path)
-        operation = found.target.operation_id if found is not None and found.target is not None else None
-        queries = {k: v for k, v in parse_qs(query.decode("latin-1"), keep_blank_values=True).items()}
-        request = CassetteRequest.of(
-            self.contract.name, operation, parsed, method=method, path=path, query=queries
-        )
-        if redact(request.subject, ordered) != request.subject:
-            request.subject = None  # it held a secret: keep only the hash
-        content_type = response.headers.get("content-type", "")
-        final: Any = None
-        text: str | None = None
-        if answer:
-            try:
-                final = redact(json.loads(answer), ordered)
-            except ValueError:
-                text = scrub(answer.decode("utf-8", errors="replace"), ordered)
-        kept = {k: v for k, v in response.headers.items() if k.lower() not in _NOT_FORWARDED_BACK}
-        key = hash_subject([list(request.key()), request.model, method, path])[:12]
-        name = f"{operation or method.lower() + '-unmatched'}-{key}"
-        return Cassette(
-            name=name,
-            request=request,
-            status=response.status_code,
-            content_type=content_type or "application/json",
-            chunks=[_redact_chunk(c, ordered) for c in chunks],
-            final=final,
-            body=text,
-            end="cut" if cut else "complete",
-            headers=redact_headers(kept, ordered),
-            source=f"recorded by specfake record from {self.upstream}",
-        )
 
-    def _write(self, cassette: Cassette) -> Path:
-        return cassette.save(self.out / f"{_safe(cassette.name)}.yaml")
+
+class RecordingProxy(ForwardingProxy):
+    """The proxy of ``specfake record``: one cassette per exchange, written to ``out``."""
+
+    def __init__(
+        self,
+        upstream: str,
+        out: str | Path,
+        *,
+        contract: str | Path | Contract,
+        timeout: float = 300.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(upstream, contract=contract, keep=self.record, timeout=timeout, transport=transport)
+        self.out = Path(out)
+        self.recorded: list[Path] = []  # files written, in order
+
+    def record(self, exchange: Proxied) -> None:
+        cassette = to_cassette(exchange, self.contract, self.upstream)
+        self.recorded.append(cassette.save(self.out / f"{_safe(cassette.name)}.yaml"))
+
+
+def to_cassette(exchange: Proxied, contract: Contract, upstream: str) -> Cassette:
+    """An exchange as a cassette, redacted (see the module docstring)."""
+    try:
+        parsed: Any = json.loads(exchange.body) if exchange.body.strip() else None
+    except ValueError:
+        parsed = None
+    secrets = secrets_in(exchange.headers, parsed)
+    ordered = sorted(secrets, key=len, reverse=True)
+    method, path = exchange.method, exchange.path
+    found = contract.compiled.match(method, path)
+    operation = found.target.operation_id if found is not None and found.target is not None else None
+    queries = parse_query(exchange.query)
+    request = CassetteRequest.of(contract.name, operation, parsed, method=method, path=path, query=queries)
+    if redact(request.subject, ordered) != request.subject:
+        request.subject = None  # it held a secret: keep only the hash
+    content_type = exchange.response_headers.get("content-type", "")
+    final: Any = None
+    text: str | None = None
+    if exchange.answer:
+        try:
+            final = redact(json.loads(exchange.answer), ordered)
+        except ValueError:
+            text = scrub(exchange.answer.decode("utf-8", errors="replace"), ordered)
+    kept = {k: v for k, v in exchange.response_headers.items() if k.lower() not in _NOT_FORWARDED_BACK}
+    key = hash_subject([list(request.key()), request.model, method, path])[:12]
+    name = f"{operation or method.lower() + '-unmatched'}-{key}"
+    return Cassette(
+        name=name,
+        request=request,
+        status=exchange.status,
+        content_type=content_type or "application/json",
+        chunks=[_redact_chunk(c, ordered) for c in exchange.chunks],
+        final=final,
+        body=text,
+        end="cut" if exchange.cut else "complete",
+        headers=redact_headers(kept, ordered),
+        source=f"recorded by specfake record from {upstream}",
+    )
 
 
 def _redact_chunk(chunk: Chunk, secrets: list[str]) -> Chunk:
@@ -266,10 +301,14 @@ async def _send_json(send: Send, status: int, body: Any) -> None:
 
 def add_record_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``record`` to ``specfake``'s subcommands; it runs :func:`main_record`."""
-    record = subparsers.add_parser("record", help="record a real service's answers as cassettes")
+    record: argparse.ArgumentParser = subparsers.add_parser(
+        "record", help="record a real service's answers as cassettes"
+    )
     record.add_argument("--upstream", required=True, help="base URL, e.g. https://api.humanloop.com/v4")
     record.add_argument("--out", required=True, metavar="DIR", help="where cassettes are written")
-    record.add_argument("--contract", default="humanloop", help="contract naming the operations")
+    record.add_argument(
+        "--contract", default=DEFAULT_CONTRACT, help=f"contract naming the operations ({DEFAULT_CONTRACT})"
+    )
     record.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     record.add_argument("--port", type=int, default=4011)
     record.add_argument("--timeout", type=float, default=300.0, help="upstream read timeout (seconds)")

@@ -8,8 +8,6 @@ on the create's own path. Everything here is worked out once, at start-up.
 
 from __future__ import annotations
 
-import random
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +17,7 @@ from specfake.contract import Contract, Operation
 from specfake.errors import ApiError
 from specfake.generate import GenContext
 from specfake.http import Reply
+from specfake.ids import seeded_hex, seeded_uuid
 from specfake.store import Store
 from specfake.validation import SchemaValidator, registry_for
 
@@ -68,7 +67,7 @@ class ResourceLayer:
         if op.body_schema is None or op.success is None:
             return []
         request = self.contract.resolve(op.body_schema)
-        response = self.contract.resolve(_json_schema(op))
+        response = self.contract.resolve(json_schema(op))
         if not isinstance(request, dict) or not isinstance(response, dict):
             return []
         out_props = response.get("properties") or {}
@@ -121,7 +120,7 @@ class ResourceLayer:
         op = self.contract.operation(operation_id)
         reflect = self._reflect.get(operation_id, [])
         same_shape = {
-            r.kind for r in resources if r.schema_ref and r.schema_ref == _json_schema(op).get("$ref")
+            r.kind for r in resources if r.schema_ref and r.schema_ref == json_schema(op).get("$ref")
         }
 
         def act(call: Call) -> Reply:
@@ -157,11 +156,11 @@ class ResourceLayer:
     def _lister(self, resource: Resource) -> Handler:
         op = resource.list_op
         assert op is not None
-        schema = self.contract.resolve(_json_schema(op))
-        items_field = _items_field(self.contract, schema, resource.schema_ref)
+        schema = self.contract.resolve(json_schema(op))
+        envelope_items = items_field(self.contract, schema, resource.schema_ref)
         item_schema = (
-            ((schema.get("properties") or {}).get(items_field) or {}).get("items")
-            if items_field
+            ((schema.get("properties") or {}).get(envelope_items) or {}).get("items")
+            if envelope_items
             else schema.get("items")
         )
         # Stored objects are the create's answers; a list of another shape gets items of its own
@@ -188,7 +187,7 @@ class ResourceLayer:
                 items = [
                     _with_id(reshape(GenContext(f"{self.seed}:{item.get('id')}")), item) for item in items
                 ]
-            if items_field is None:
+            if envelope_items is None:
                 if schema.get("type") == "array":
                     return Reply(op.success.status if op.success else 200, body=items)
                 return self.answers.reply(call)
@@ -196,7 +195,7 @@ class ResourceLayer:
             body = self.answers.body_of(reply)
             if not isinstance(body, dict):
                 return reply
-            body[items_field] = items
+            body[envelope_items] = items
             props = schema.get("properties") or {}
             for name in TOTAL_FIELDS:
                 if name in props:
@@ -216,10 +215,9 @@ class ResourceLayer:
         number = self.store.next_number(resource.kind)
         if resource.id_schema.get("type") == "integer":
             return number
-        rng = random.Random(f"{self.seed}:{resource.kind}:{number}")
         if resource.id_schema.get("format") == "uuid":
-            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        return f"{rng.getrandbits(64):016x}"
+            return seeded_uuid(self.seed, resource.kind, number)
+        return seeded_hex(self.seed, resource.kind, number)
 
 
 def infer_resources(contract: Contract) -> list[Resource]:
@@ -243,7 +241,7 @@ def infer_resources(contract: Contract) -> list[Resource]:
             groups.setdefault(pointer, {})[target.operation_id] = param
         for pointer, targets in groups.items():
             getter = next((t for t in targets if by_id[t].method == "GET"), None)
-            schema = _json_schema(op)
+            schema = json_schema(op)
             resources.append(
                 Resource(
                     kind=getter or op.operation_id,
@@ -285,7 +283,7 @@ def _with_id(generated: Any, stored: dict[str, Any]) -> Any:
     return generated
 
 
-def _json_schema(op: Operation) -> dict[str, Any]:
+def json_schema(op: Operation) -> dict[str, Any]:
     success = op.success
     if success is None:
         return {}
@@ -295,7 +293,7 @@ def _json_schema(op: Operation) -> dict[str, Any]:
     return {}
 
 
-def _items_field(contract: Contract, schema: dict[str, Any], item_ref: str | None) -> str | None:
+def items_field(contract: Contract, schema: dict[str, Any], item_ref: str | None) -> str | None:
     """The envelope's array of stored items: the one typed like them, else its only array."""
     if schema.get("type") != "object":
         return None

@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 import orjson
 import yaml
 from faker import Faker
+from starlette.types import Message
 
 if TYPE_CHECKING:
     from specfake.api import MountedApi
@@ -141,7 +142,7 @@ async def call_in_process(
     }
     sent = False
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal sent
         if sent:
             return {"type": "http.disconnect"}
@@ -150,7 +151,7 @@ async def call_in_process(
 
     out: dict[str, Any] = {"status": 0, "body": bytearray()}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
             out["status"] = message["status"]
         elif message["type"] == "http.response.body":

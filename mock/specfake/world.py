@@ -58,7 +58,8 @@ def build_world(api: Any, directory: Path, seed: int) -> dict[str, Any] | None:
         options=api.context.options,
     )
     run_now(Scenario.from_file(script).run(builder, WORLD_TENANT, seed))
-    return store.export()["tenants"].get(WORLD_TENANT, {})
+    world: dict[str, Any] = store.export()["tenants"].get(WORLD_TENANT, {})
+    return world
 
 
 def run_now(coroutine: Coroutine[Any, Any, Any]) -> Any:

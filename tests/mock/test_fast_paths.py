@@ -9,7 +9,7 @@ import uuid
 
 from starlette.types import Message, Receive, Scope, Send
 
-from specfake.behaviours import uuid4_text
+from specfake.ids import uuid4_text
 from specfake.server import IdleCollector
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from specfake.api import MountedApi
 from specfake.app import create_app
 from specfake.clock import Clock
 from specfake.server import LiveServer
@@ -383,7 +384,7 @@ class ManualClock(Clock):
 
 
 @pytest.fixture
-def paced() -> Iterator[tuple[Any, ManualClock, dict[str, str]]]:
+def paced() -> Iterator[tuple[Any, ManualClock, MountedApi]]:
     """A client on a fake whose clock the test moves and whose options it may change."""
     from humanloop import Humanloop
 
@@ -391,10 +392,10 @@ def paced() -> Iterator[tuple[Any, ManualClock, dict[str, str]]]:
     app = create_app(["humanloop"], seed=3, clock=clock, options={"evaluation_pace": "10"})
     with LiveServer(app) as server:
         hl = Humanloop(api_key="k1", host=server.url + app.api("humanloop").prefix)
-        yield hl, clock, app.api("humanloop").context.options.values
+        yield hl, clock, app.api("humanloop")
 
 
-def test_paced_run_moves_with_the_clock(paced: tuple[Any, ManualClock, dict[str, str]]) -> None:
+def test_paced_run_moves_with_the_clock(paced: tuple[Any, ManualClock, MountedApi]) -> None:
     hl, clock, _ = paced
     bench = Bench.build(hl, 3)
     run = bench.run([evaluator(hl, "correct", "boolean")], hl_generated=True)
@@ -414,14 +415,14 @@ def test_paced_run_moves_with_the_clock(paced: tuple[Any, ManualClock, dict[str,
     assert (hl.evaluations.get(id=run.id, validate=True).status, logged()) == ("completed", 3)
 
 
-def test_held_runs_stay_where_they_are_held(paced: tuple[Any, ManualClock, dict[str, str]]) -> None:
-    hl, _, options = paced
+def test_held_runs_stay_where_they_are_held(paced: tuple[Any, ManualClock, MountedApi]) -> None:
+    hl, _, api = paced
     bench = Bench.build(hl, 2)
     judge = evaluator(hl, "correct", "boolean")
-    options.update(evaluation_pace="0", evaluation_hold="running")
+    api.set_options({"evaluation_pace": "0", "evaluation_hold": "running"})
     generated = bench.run([judge], hl_generated=True)
     assert generated.status == "running"
-    options["evaluation_hold"] = "pending"
+    api.set_options({"evaluation_hold": "pending"})
     external = bench.run([judge], hl_generated=False)
     assert external.status == "pending"
     status, body = status_of(
@@ -430,6 +431,6 @@ def test_held_runs_stay_where_they_are_held(paced: tuple[Any, ManualClock, dict[
         )
     )
     assert status == 409 and "pending" in body
-    options["evaluation_hold"] = ""
+    api.set_options({"evaluation_hold": ""})
     assert hl.evaluations.get(id=external.id, validate=True).status == "running"
     assert hl.evaluations.get(id=generated.id, validate=True).status == "completed"

@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from specfake.app import create_app
+from specfake.behaviours.humanloop.streams import generation_stream
 from specfake.calls import Call, Handler
 from specfake.http import Reply
 from specfake.server import LiveServer
 from specfake.streaming.cassette import Cassette
 from specfake.streaming.faults import StreamFaults
-from specfake.streaming.replay import generation_stream
 
 PREFIX = "/humanloop/v4"
 KEY = {"X-API-KEY": "specfake-test-key"}

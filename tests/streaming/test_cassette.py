@@ -11,6 +11,7 @@ import orjson
 import pytest
 from pydantic import TypeAdapter
 
+from specfake.behaviours.humanloop.streams import STREAMS
 from specfake.contract import load_contract
 from specfake.streaming.cassette import (
     Cassette,
@@ -30,7 +31,7 @@ FIXTURES = {"short-chat", "long-completion", "tool-call", "json-mode", "two-samp
 
 
 def _hash(body: dict[str, Any], operation: str = "chats_create") -> str:
-    return hash_subject(subject_of(operation, body))
+    return hash_subject(subject_of(STREAMS.key(operation), body))
 
 
 def test_normalisation_ignores_order_whitespace_nulls_keys_and_transport_fields() -> None:
@@ -57,8 +58,8 @@ def test_completions_hash_the_prompt_template() -> None:
 
 
 def test_other_operations_hash_path_query_and_body() -> None:
-    one = hash_subject(subject_of("projects_get", None, "/projects/pr_1", {"page": ["0"]}))
-    two = hash_subject(subject_of("projects_get", None, "/projects/pr_2", {"page": ["0"]}))
+    one = hash_subject(subject_of(STREAMS.key("projects_get"), None, "/projects/pr_1", {"page": ["0"]}))
+    two = hash_subject(subject_of(STREAMS.key("projects_get"), None, "/projects/pr_2", {"page": ["0"]}))
     assert one != two
 
 

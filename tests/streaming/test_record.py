@@ -198,7 +198,7 @@ def test_a_stream_replays_at_its_recorded_pace(recorded: tuple[Path, Recorded]) 
 def test_unreachable_upstream_is_a_502_and_not_recorded(tmp_path: Path) -> None:
     from specfake.server import free_port
 
-    proxy = RecordingProxy(f"http://127.0.0.1:{free_port()}", tmp_path)
+    proxy = RecordingProxy(f"http://127.0.0.1:{free_port()}", tmp_path, contract="humanloop")
     with LiveServer(proxy) as served:
         answer = httpx.post(served.url + "/chat", json=chat("x"), headers=HEADERS)
     assert answer.status_code == 502 and "failed" in answer.json()["detail"]

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from specfake.behaviours.humanloop.streams import generation_stream
 from specfake.contract import load_contract
 from specfake.streaming.cassette import CassetteLibrary
 from specfake.streaming.faults import StreamCut, StreamFaults
-from specfake.streaming.replay import generation_stream, replay, split_tokens, synthetic_chunks
+from specfake.streaming.replay import replay, split_tokens, synthetic_chunks
 from specfake.streaming.sse import payloads
 from specfake.validation import SchemaValidator, registry_for
 from tests.streaming.helpers import sample

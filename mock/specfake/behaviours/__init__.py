@@ -1,47 +1,57 @@
-"""API-specific behaviour, one module per contract (as moto keeps one backend per service).
+"""API-specific behaviour, declared per contract and found by the contract's name.
 
 The generic resource layer already gives any contract create -> get -> list -> update -> delete.
-A behaviour module adds only what the contract cannot say: name lookups, templating, status
-machines, archives. It is found by contract name in ``BEHAVIOURS``; a contract with no entry runs
-on the generic layer alone.
+A behaviour adds only what the contract cannot say (name lookups, templating, status machines,
+archives), in ``specfake.behaviours.<contract name>`` (a module, or a package for a large API, as
+moto keeps one backend per service). It declares its handlers by operation id, all written one way,
+``fn(state, call) -> Reply``, and exports ``BEHAVIOUR``::
+
+    ops: Operations[SgpState] = Operations()
+
+    @ops("evaluations_create")
+    def create(sgp: SgpState, call: Call) -> Reply: ...
+
+    BEHAVIOUR = Behaviour(state=SgpState, operations=[ops], options=SgpOptions)
+
+When a contract of that name is mounted, ``state(ctx)`` is built once from its `BehaviourContext`
+and every handler is bound to it. A handler for an operation the contract lacks fails start-up.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import importlib
+import importlib.util
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from specfake.clock import Clock
+from specfake.ids import prefixed_id, seeded_uuid
+from specfake.options import Options
+from specfake.streaming.shape import StreamShape
 
 if TYPE_CHECKING:
     from specfake.answers import ContractAnswers
-    from specfake.calls import Handler
+    from specfake.calls import Call, Handler
     from specfake.contract import Contract
+    from specfake.http import Reply
     from specfake.resources import ResourceLayer
     from specfake.store import Store
+    from specfake.streaming.settings import Streams
 
-# contract name -> "module:factory"; the factory takes a BehaviourContext, returns a Behaviour.
-BEHAVIOURS: dict[str, str] = {
-    "humanloop": "specfake.behaviours.humanloop:HumanloopBehaviour",
-    "sgp": "specfake.behaviours.sgp:SgpBehaviour",
-}
-
-
-@dataclass
-class Options:
-    """Behaviour knobs from the command line or the admin API (strings, read by name)."""
-
-    values: dict[str, str] = field(default_factory=dict)
-
-    def get(self, name: str, default: str = "") -> str:
-        return self.values.get(name, default)
+S = TypeVar("S")
+HandlerFn = Callable[[S, "Call"], "Reply | Awaitable[Reply]"]
 
 
 @dataclass
 class BehaviourContext:
-    """Everything a behaviour may use; it owns nothing else."""
+    """Everything a behaviour may use; it owns nothing else.
+
+    ``options`` is replaced as a whole when ``PUT /__admin/options`` changes it, so read it when a
+    request needs it rather than keeping a copy; ``streams`` carries the contract's recordings,
+    pace and fault rule.
+    """
 
     contract: Contract
     store: Store
@@ -50,49 +60,70 @@ class BehaviourContext:
     seed: int
     clock: Clock
     options: Options
+    streams: Streams = field(init=False)
 
     def new_id(self, prefix: str) -> str:
         """A fresh id such as ``pr_3f9a…``: seeded, never repeated in this store."""
-        number = self.store.next_number(prefix)
-        return f"{prefix}{hashed_bits(f'{self.seed}:{prefix}:{number}', 96):024x}"
+        return prefixed_id(self.seed, prefix, self.store.next_number(prefix))
 
     def new_uuid(self, kind: str) -> str:
-        number = self.store.next_number(kind)
-        return uuid4_text(hashed_bits(f"{self.seed}:{kind}:{number}", 128))
+        return seeded_uuid(self.seed, kind, self.store.next_number(kind))
 
     def now(self) -> str:
         return self.clock.iso()
 
 
-def hashed_bits(text: str, bits: int) -> int:
-    """``bits`` (a multiple of 8) drawn from a BLAKE2b digest of ``text``: what ids are made of.
+class Operations(Generic[S]):
+    """The handlers of one area of an API, keyed by operation id (``@ops("projects_create")``)."""
 
-    As reproducible as seeding ``random.Random(text)`` but a tenth of the cost: seeding the
-    Mersenne Twister (about 5 us) was the largest single cost of a create such as POST /logs."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=bits // 8).digest(), "big")
+    def __init__(self) -> None:
+        self.table: dict[str, HandlerFn[S]] = {}
 
+    def __call__(self, *operation_ids: str) -> Callable[[HandlerFn[S]], HandlerFn[S]]:
+        """Declare the decorated function as the handler of these operations."""
 
-def uuid4_text(bits: int) -> str:
-    """``str(uuid.UUID(int=bits, version=4))`` without building the UUID (half the cost)."""
-    value = (bits & ~(0xC000 << 48) | (0x8000 << 48)) & ~(0xF000 << 64) | (4 << 76)
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        def declare(handler: HandlerFn[S]) -> HandlerFn[S]:
+            for operation_id in operation_ids:
+                if operation_id in self.table:
+                    raise ValueError(f"two handlers for {operation_id}")
+                self.table[operation_id] = handler
+            return handler
 
-
-class Behaviour:
-    """Base class: ``handlers()`` maps operationIds to handlers; the rest is up to the module."""
-
-    def __init__(self, ctx: BehaviourContext) -> None:
-        self.ctx = ctx
-
-    def handlers(self) -> dict[str, Handler]:
-        return {}
+        return declare
 
 
-def behaviour_for(ctx: BehaviourContext) -> Behaviour | None:
-    target = BEHAVIOURS.get(ctx.contract.name)
-    if target is None:
+@dataclass(frozen=True)
+class Behaviour(Generic[S]):
+    """One contract's behaviour: its state (built from the context), its handlers, its options
+    class (a subclass of `specfake.options.Options`) and, when it streams, its stream shape."""
+
+    state: Callable[[BehaviourContext], S]
+    operations: Sequence[Operations[S]]
+    options: type[Options] = Options
+    streams: StreamShape | None = None
+
+    def bind(self, ctx: BehaviourContext) -> dict[str, Handler]:
+        """operation id -> handler, each bound to one state for this mount."""
+        state = self.state(ctx)
+        known = {op.operation_id for op in ctx.contract.operations}
+        bound: dict[str, Handler] = {}
+        for table in self.operations:
+            for operation_id, handler in table.table.items():
+                if operation_id not in known:
+                    raise ValueError(f"{ctx.contract.name} behaviour: the contract has no {operation_id}")
+                if operation_id in bound:
+                    raise ValueError(f"{ctx.contract.name} behaviour: two handlers for {operation_id}")
+                bound[operation_id] = functools.partial(handler, state)
+        return bound
+
+
+@functools.cache
+def declared(contract_name: str) -> Behaviour[Any] | None:
+    """``BEHAVIOUR`` of ``specfake.behaviours.<contract_name>``, or None: the generic layer alone."""
+    module_name = f"{__name__}.{contract_name}"
+    if not contract_name.isidentifier() or importlib.util.find_spec(module_name) is None:
         return None
-    module_name, _, factory = target.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, factory)(ctx)
+    behaviour = getattr(importlib.import_module(module_name), "BEHAVIOUR", None)
+    if not isinstance(behaviour, Behaviour):
+        raise TypeError(f"{module_name} must define BEHAVIOUR = Behaviour(...)")
+    return behaviour

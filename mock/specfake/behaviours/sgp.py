@@ -16,8 +16,8 @@ Facts from ``scale-gp==0.1.0a62`` and the API reference; choices where they are 
   ``include_archived=true``. The API reference only says archived items leave the list, so we
   follow HTTP semantics (and schemathesis' ``use_after_free`` check, which treats a 2xx read
   after a successful DELETE as a bug). ``restore`` is how it comes back. Option
-  ``sgp_archived_reads=visible`` makes retrieve answer an archived evaluation (``archived_at``
-  set) instead, for clients that rely on that.
+  ``sgp_archived_reads=visible`` (`SgpOptions`) makes retrieve answer an archived evaluation
+  (``archived_at`` set) instead, for clients that rely on that.
 - **Update**: a partial patch of an archived evaluation is a 409 ("restore it first", as the v5
   reference says updating an archived evaluation is rejected); ``{restore: true}`` un-archives
   (a no-op on a live one). ``evaluation_type: llm_benchmark`` makes it hybrid (its expanded
@@ -41,16 +41,17 @@ import functools
 import hashlib
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from specfake.behaviours import Behaviour, BehaviourContext
-from specfake.calls import Call, Handler
+from specfake.behaviours import Behaviour, BehaviourContext, Operations
+from specfake.calls import Call
 from specfake.errors import ApiError
 from specfake.generate import GenContext, Maker
 from specfake.http import Reply
-from specfake.validation import SchemaValidator, registry_for
+from specfake.options import Options, one_of, option
 
 EVALUATIONS = "evaluations"
 CONFIGS = "evaluation_configs"  # inline configs created with a builder evaluation
@@ -89,17 +90,151 @@ def _schema(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def not_found(evaluation_id: str) -> ApiError:
-    return ApiError(404, f"Evaluation {evaluation_id} not found")
+# -- errors and options ------------------------------------------------------------------------------
 
 
-class SgpBehaviour(Behaviour):
+class SgpError(ApiError):
+    """The platform answers errors as FastAPI does: ``{"detail": "..."}``."""
+
+
+class NotFound(SgpError):
+    def __init__(self, evaluation_id: str) -> None:
+        super().__init__(404, f"Evaluation {evaluation_id} not found")
+
+
+class Conflict(SgpError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(409, detail)
+
+
+@dataclass(frozen=True)
+class SgpOptions(Options):
+    sgp_archived_reads: str = option(
+        "hidden", one_of("hidden", "visible"), "visible: retrieve answers archived evaluations"
+    )
+
+
+# -- operations --------------------------------------------------------------------------------------
+
+ops: Operations[SgpState] = Operations()
+
+
+@ops("evaluations_create")
+def create(sgp: SgpState, call: Call) -> Reply:
+    body: dict[str, Any] = call.body
+    kind = "builder" if body.get("type") != "default" and sgp.is_builder(body) else "default"
+    if kind == "builder" and "inline_evaluation_config" in body and "evaluation_config_id" in body:
+        raise Conflict("Provide inline_evaluation_config or evaluation_config_id, not both")
+    meta: dict[str, Any] = {"type": kind, "evaluation_type": None}
+    if kind == "builder":
+        meta.update({name: body[name] for name in BUILDER_ONLY if name in body})
+    ctx = sgp.ctx
+    evaluation: dict[str, Any] = {
+        "id": ctx.new_uuid(EVALUATIONS),
+        "created_at": ctx.now(),
+        "created_by_user_id": _user_id(ctx.seed, call.api_key),
+        "created_by_identity_type": "user",
+        "status": "PENDING",
+        "completed_test_case_result_count": 0,
+        "total_test_case_result_count": _test_case_total(meta),
+        "completed_at": None,
+        "archived_at": None,
+        "annotation_config": None,
+        "application_variant_id": None,
+        "evaluation_config": None,
+        "evaluation_config_id": None,
+        "metric_config": None,
+        "question_id_to_annotation_config": None,
+        "tags": None,
+        META: meta,
+    }
+    _apply(evaluation, body)
+    if kind == "builder" and "inline_evaluation_config" in body:
+        config = {
+            **body["inline_evaluation_config"],
+            "id": ctx.new_uuid(CONFIGS),
+            "created_at": evaluation["created_at"],
+        }
+        ctx.store.put(call.api_key, CONFIGS, config["id"], config)
+        evaluation["evaluation_config_id"] = config["id"]
+    ctx.store.put(call.api_key, EVALUATIONS, evaluation["id"], evaluation)
+    return Reply(200, body=_public(evaluation))
+
+
+@ops("evaluations_retrieve")
+def retrieve(sgp: SgpState, call: Call) -> Reply:
+    options = sgp.ctx.options
+    visible = isinstance(options, SgpOptions) and options.sgp_archived_reads == "visible"
+    evaluation = sgp.live(call, archived_ok=visible)
+    return Reply(200, body=sgp.viewed(call, evaluation, call.query.get("view") or []))
+
+
+@ops("evaluations_update")
+def update(sgp: SgpState, call: Call) -> Reply:
+    body: dict[str, Any] = call.body
+    evaluation_id = str(call.path["evaluation_id"])
+    store = sgp.ctx.store
+    stored = store.get(call.api_key, EVALUATIONS, evaluation_id)
+    if stored is None:
+        raise NotFound(evaluation_id)
+    if body.get("restore") is True:
+        changed = {**stored, "archived_at": None}
+    else:
+        if stored["archived_at"] is not None:
+            raise Conflict(f"Evaluation {evaluation_id} is archived: restore it first")
+        changed = {**stored, META: dict(stored[META])}
+        if body.get("evaluation_type") == "llm_benchmark":
+            if sgp.config_type(call, changed) == "studio":
+                raise Conflict("llm_benchmark is not available for studio evaluations")
+            changed[META]["evaluation_type"] = "llm_benchmark"
+        _apply(changed, body, UPDATABLE)
+    store.put(call.api_key, EVALUATIONS, evaluation_id, changed)
+    return Reply(200, body=_public(changed))
+
+
+@ops("evaluations_delete")
+def delete(sgp: SgpState, call: Call) -> Reply:
+    evaluation = sgp.live(call)
+    archived = {**evaluation, "archived_at": sgp.ctx.now()}
+    sgp.ctx.store.put(call.api_key, EVALUATIONS, evaluation["id"], archived)
+    return Reply(200, body={"count": 1, "success": True})
+
+
+@ops("evaluations_list")
+def list_evaluations(sgp: SgpState, call: Call) -> Reply:
+    query = call.query
+    items = sgp.ctx.store.list(call.api_key, EVALUATIONS)
+    if not query.get("include_archived", False):
+        items = [e for e in items if e["archived_at"] is None]
+    if "account_id" in query:
+        items = [e for e in items if e["account_id"] == query["account_id"]]
+    if "application_spec_id" in query:
+        wanted = str(query["application_spec_id"])
+        items = [e for e in items if e["application_spec_id"] == wanted]
+    items = _sorted(items, query.get("sort_by") or ["created_at:asc"])
+    page, limit = query.get("page", 1), query.get("limit", 100)
+    start = (page - 1) * limit
+    view = query.get("view") or []
+    return Reply(
+        200,
+        body={
+            "items": [sgp.viewed(call, e, view) for e in items[start : start + limit]],
+            "total_item_count": len(items),
+            "current_page": page,
+            "items_per_page": limit,
+        },
+    )
+
+
+# -- state -------------------------------------------------------------------------------------------
+
+
+class SgpState:
+    """What the handlers share: the context and the makers of the content ``view`` expands."""
+
     def __init__(self, ctx: BehaviourContext) -> None:
-        super().__init__(ctx)
-        registry = registry_for(ctx.contract)
-        self._is_builder = SchemaValidator(
-            ctx.contract, _schema("EvaluationBuilderRequest"), registry
-        ).is_valid
+        self.ctx = ctx
+        self.is_builder = ctx.contract.compiled.validator(_schema("EvaluationBuilderRequest")).is_valid
         make = ctx.answers.maker_for
         self._makers: dict[str, Maker] = {
             "application_spec": make(_schema("ApplicationSpec")),
@@ -109,143 +244,20 @@ class SgpBehaviour(Behaviour):
             "config": make(_schema("EvaluationConfigExpandedEvaluationConfigExpanded")),
         }
 
-    def handlers(self) -> dict[str, Handler]:
-        return {
-            "evaluations_create": self.create,
-            "evaluations_retrieve": self.retrieve,
-            "evaluations_update": self.update,
-            "evaluations_delete": self.delete,
-            "evaluations_list": self.list,
-        }
-
-    # -- operations ------------------------------------------------------------------------------
-
-    def create(self, call: Call) -> Reply:
-        body: dict[str, Any] = call.body
-        kind = "builder" if body.get("type") != "default" and self._is_builder(body) else "default"
-        if kind == "builder" and "inline_evaluation_config" in body and "evaluation_config_id" in body:
-            raise ApiError(409, "Provide inline_evaluation_config or evaluation_config_id, not both")
-        meta: dict[str, Any] = {"type": kind, "evaluation_type": None}
-        if kind == "builder":
-            meta.update({name: body[name] for name in BUILDER_ONLY if name in body})
-        evaluation: dict[str, Any] = {
-            "id": self.ctx.new_uuid(EVALUATIONS),
-            "created_at": self.ctx.now(),
-            "created_by_user_id": self._user_id(call),
-            "created_by_identity_type": "user",
-            "status": "PENDING",
-            "completed_test_case_result_count": 0,
-            "total_test_case_result_count": self._test_case_total(meta),
-            "completed_at": None,
-            "archived_at": None,
-            "annotation_config": None,
-            "application_variant_id": None,
-            "evaluation_config": None,
-            "evaluation_config_id": None,
-            "metric_config": None,
-            "question_id_to_annotation_config": None,
-            "tags": None,
-            META: meta,
-        }
-        self._apply(evaluation, body)
-        if kind == "builder" and "inline_evaluation_config" in body:
-            config = {
-                **body["inline_evaluation_config"],
-                "id": self.ctx.new_uuid(CONFIGS),
-                "created_at": evaluation["created_at"],
-            }
-            self.ctx.store.put(call.api_key, CONFIGS, config["id"], config)
-            evaluation["evaluation_config_id"] = config["id"]
-        self.ctx.store.put(call.api_key, EVALUATIONS, evaluation["id"], evaluation)
-        return Reply(200, body=_public(evaluation))
-
-    def retrieve(self, call: Call) -> Reply:
-        evaluation = self._live(call, archived_ok=self.ctx.options.get("sgp_archived_reads") == "visible")
-        return Reply(200, body=self._viewed(call, evaluation, call.query.get("view") or []))
-
-    def update(self, call: Call) -> Reply:
-        body: dict[str, Any] = call.body
-        evaluation_id = str(call.path["evaluation_id"])
-        stored = self.ctx.store.get(call.api_key, EVALUATIONS, evaluation_id)
-        if stored is None:
-            raise not_found(evaluation_id)
-        if body.get("restore") is True:
-            changed = {**stored, "archived_at": None}
-        else:
-            if stored["archived_at"] is not None:
-                raise ApiError(409, f"Evaluation {evaluation_id} is archived: restore it first")
-            changed = {**stored, META: dict(stored[META])}
-            if body.get("evaluation_type") == "llm_benchmark":
-                if self._config_type(call, changed) == "studio":
-                    raise ApiError(409, "llm_benchmark is not available for studio evaluations")
-                changed[META]["evaluation_type"] = "llm_benchmark"
-            self._apply(changed, body, UPDATABLE)
-        self.ctx.store.put(call.api_key, EVALUATIONS, evaluation_id, changed)
-        return Reply(200, body=_public(changed))
-
-    def delete(self, call: Call) -> Reply:
-        evaluation = self._live(call)
-        archived = {**evaluation, "archived_at": self.ctx.now()}
-        self.ctx.store.put(call.api_key, EVALUATIONS, evaluation["id"], archived)
-        return Reply(200, body={"count": 1, "success": True})
-
-    def list(self, call: Call) -> Reply:
-        query = call.query
-        items = self.ctx.store.list(call.api_key, EVALUATIONS)
-        if not query.get("include_archived", False):
-            items = [e for e in items if e["archived_at"] is None]
-        if "account_id" in query:
-            items = [e for e in items if e["account_id"] == query["account_id"]]
-        if "application_spec_id" in query:
-            wanted = str(query["application_spec_id"])
-            items = [e for e in items if e["application_spec_id"] == wanted]
-        items = _sorted(items, query.get("sort_by") or ["created_at:asc"])
-        page, limit = query.get("page", 1), query.get("limit", 100)
-        start = (page - 1) * limit
-        view = query.get("view") or []
-        return Reply(
-            200,
-            body={
-                "items": [self._viewed(call, e, view) for e in items[start : start + limit]],
-                "total_item_count": len(items),
-                "current_page": page,
-                "items_per_page": limit,
-            },
-        )
-
-    # -- helpers ---------------------------------------------------------------------------------
-
-    def _live(self, call: Call, archived_ok: bool = False) -> dict[str, Any]:
+    def live(self, call: Call, archived_ok: bool = False) -> dict[str, Any]:
         evaluation_id = str(call.path["evaluation_id"])
         stored = self.ctx.store.get(call.api_key, EVALUATIONS, evaluation_id)
         if stored is None or (stored["archived_at"] is not None and not archived_ok):
-            raise not_found(evaluation_id)
+            raise NotFound(evaluation_id)
         return stored
 
-    def _apply(
-        self, evaluation: dict[str, Any], body: dict[str, Any], fields: tuple[str, ...] = REFLECTED
-    ) -> None:
-        """Copy the request's fields the response model shares (annotation config converted)."""
-        for name in fields:
-            if name in body:
-                evaluation[name] = body[name]
-        if "annotation_config" in body:
-            evaluation["annotation_config"] = _annotation_config(body["annotation_config"])
+    def _gen(self, maker: str, *parts: Any) -> dict[str, Any]:
+        """Content for ``view``, seeded by what it describes (an object: the makers build objects)."""
+        seed = ":".join(str(p) for p in (self.ctx.seed, maker, *parts))
+        generated: dict[str, Any] = self._makers[maker](GenContext(seed))
+        return generated
 
-    def _user_id(self, call: Call) -> str:
-        """A stable user id per API key (the key itself never appears in answers)."""
-        return _user_id(self.ctx.seed, call.api_key)
-
-    def _test_case_total(self, meta: dict[str, Any]) -> int:
-        dataset = meta.get("evaluation_dataset_id")
-        if dataset is None:
-            return 0
-        return 3 + int.from_bytes(hashlib.blake2b(str(dataset).encode(), digest_size=2).digest(), "big") % 48
-
-    def _gen(self, maker: str, *parts: Any) -> Any:
-        return self._makers[maker](GenContext(":".join(str(p) for p in (self.ctx.seed, maker, *parts))))
-
-    def _viewed(self, call: Call, evaluation: dict[str, Any], view: list[str]) -> dict[str, Any]:
+    def viewed(self, call: Call, evaluation: dict[str, Any], view: list[str]) -> dict[str, Any]:
         out = _public(evaluation)
         if "ApplicationSpec" in view:
             out["application_spec"] = self._application_spec(evaluation)
@@ -292,7 +304,7 @@ class SgpBehaviour(Behaviour):
         dataset.update({"id": dataset_id, "account_id": evaluation["account_id"], "archived_at": None})
         return [dataset]
 
-    def _config_type(self, call: Call, evaluation: dict[str, Any]) -> str | None:
+    def config_type(self, call: Call, evaluation: dict[str, Any]) -> str | None:
         expanded = self._config_expanded(call, evaluation)
         return expanded["evaluation_type"] if expanded else None
 
@@ -339,6 +351,22 @@ class SgpBehaviour(Behaviour):
         question_set.update({"id": expanded["question_set_id"], "account_id": evaluation["account_id"]})
         expanded["question_set"] = question_set
         return expanded
+
+
+def _apply(evaluation: dict[str, Any], body: dict[str, Any], fields: tuple[str, ...] = REFLECTED) -> None:
+    """Copy the request's fields the response model shares (annotation config converted)."""
+    for name in fields:
+        if name in body:
+            evaluation[name] = body[name]
+    if "annotation_config" in body:
+        evaluation["annotation_config"] = _annotation_config(body["annotation_config"])
+
+
+def _test_case_total(meta: dict[str, Any]) -> int:
+    dataset = meta.get("evaluation_dataset_id")
+    if dataset is None:
+        return 0
+    return 3 + int.from_bytes(hashlib.blake2b(str(dataset).encode(), digest_size=2).digest(), "big") % 48
 
 
 @functools.lru_cache(maxsize=1024)
@@ -404,3 +432,6 @@ def _sorted(items: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]
 
         items = sorted(items, key=order, reverse=descending)
     return items
+
+
+BEHAVIOUR = Behaviour(state=SgpState, operations=[ops], options=SgpOptions)

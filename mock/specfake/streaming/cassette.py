@@ -24,15 +24,16 @@ One file answers one request::
 bytes; ``raw`` keeps any other framing. The first chunk's gap is measured from the request (the
 time to first token).
 
-Request normalisation (what ``hash`` covers). For the eight generation operations the subject is
-``{"messages": body.messages, "prompt": model_config.prompt_template or .chat_template,
-"inputs": body.inputs}`` (empty inputs count as none); for any other operation
-``{"path", "query", "body"}``. Then,
-recursively: object keys sorted; keys with null values dropped (null and absent are the same
-request); strings trimmed of surrounding whitespace; ``provider_api_keys`` and every field whose
-name contains ``api_key`` removed at any depth; ``stream`` and ``user`` removed from the top level of
-the body. The hash is the first 16 hex digits of SHA-256 over the compact, key-sorted JSON.
-Matching is on (contract, operation, hash, num_samples), and the model when the cassette names one.
+Request normalisation (what ``hash`` covers). A streamed operation's behaviour may say which part
+of a request its recordings answer (a `RecordingKey`: Humanloop's generations hash the messages,
+the prompt template and the inputs, so other sampling parameters replay the same recording); any
+other operation's subject is ``{"path", "query", "body"}``, with ``stream`` and ``user`` left out of
+the body's top level. Then, recursively: object keys sorted; keys with null values dropped (null
+and absent are the same request); strings trimmed of surrounding whitespace;
+``provider_api_keys`` and every field whose name contains ``api_key`` removed at any depth. The
+hash is the first 16 hex digits of SHA-256 over the compact, key-sorted JSON. Matching is on
+(contract, operation, hash, sample count), and the model when the cassette names one; a cassette
+that names no contract answers any contract's requests.
 """
 
 from __future__ import annotations
@@ -47,15 +48,12 @@ from typing import Any
 
 import yaml
 
+from specfake.contract import is_event_stream
 from specfake.streaming.redact import is_secret_field
+from specfake.streaming.shape import PLAIN, ChunkShape, RecordingKey, StreamShape
 from specfake.streaming.sse import PREFIX, TERMINATOR
 
 FORMAT = "specfake-cassette/1"
-GENERATION_OPERATIONS = frozenset(
-    f"{kind}_create{suffix}"
-    for kind in ("chats", "completions")
-    for suffix in ("", "_deployed", "_experiment", "_model_config")
-)
 _TOP_LEVEL_IGNORED = frozenset({"provider_api_keys", "stream", "user"})
 
 
@@ -82,19 +80,17 @@ def normalise(value: Any) -> Any:
 
 
 def subject_of(
-    operation: str | None, body: Any, path: str | None = None, query: Mapping[str, Any] | None = None
+    key: RecordingKey, body: Any, path: str | None = None, query: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The normalised part of a request that a cassette's hash covers."""
-    if isinstance(body, dict):
-        body = {k: v for k, v in body.items() if k not in _TOP_LEVEL_IGNORED}
-    if operation in GENERATION_OPERATIONS:
-        body = body if isinstance(body, dict) else {}
-        config = body.get("model_config") if isinstance(body.get("model_config"), dict) else {}
-        prompt = config.get("prompt_template") or config.get("chat_template")
-        subject = {"messages": body.get("messages"), "prompt": prompt, "inputs": body.get("inputs") or None}
+    if key.subject is not None:
+        subject = key.subject(body)
     else:
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k not in _TOP_LEVEL_IGNORED}
         subject = {"path": path, "query": dict(query or {}), "body": body}
-    return normalise(subject)
+    normalised: dict[str, Any] = normalise(subject)
+    return normalised
 
 
 def hash_subject(subject: Any) -> str:
@@ -102,22 +98,21 @@ def hash_subject(subject: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def model_of(body: Any) -> str | None:
-    config = body.get("model_config") if isinstance(body, dict) else None
-    model = config.get("model") if isinstance(config, dict) else None
-    return model.strip() if isinstance(model, str) else None
+def stream_shape(contract: str | None) -> StreamShape:
+    """The stream shape the behaviour of ``contract`` declares (none: replay as recorded)."""
+    if contract is None:
+        return PLAIN
+    from specfake.behaviours import declared  # behaviours import this package: found at use
 
-
-def num_samples_of(body: Any) -> int:
-    value = body.get("num_samples") if isinstance(body, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+    behaviour = declared(contract)
+    return behaviour.streams if behaviour is not None and behaviour.streams is not None else PLAIN
 
 
 @dataclass
 class CassetteRequest:
     """The request a cassette answers (see the module docstring for the matching rules)."""
 
-    contract: str
+    contract: str | None  # None: answers any contract's requests
     operation: str | None
     hash: str
     model: str | None = None
@@ -129,7 +124,7 @@ class CassetteRequest:
     @classmethod
     def of(
         cls,
-        contract: str,
+        contract: str | None,
         operation: str | None,
         body: Any,
         *,
@@ -137,19 +132,21 @@ class CassetteRequest:
         path: str | None = None,
         query: Mapping[str, Any] | None = None,
     ) -> CassetteRequest:
-        subject = subject_of(operation, body, path, query)
+        """The request as a cassette records it, keyed the way ``contract``'s behaviour says."""
+        key = stream_shape(contract).key(operation)
+        subject = subject_of(key, body, path, query)
         return cls(
             contract=contract,
             operation=operation,
             hash=hash_subject(subject),
-            model=model_of(body),
-            num_samples=num_samples_of(body),
+            model=key.model(body),
+            num_samples=key.samples(body),
             method=method,
             path=path,
             subject=subject,
         )
 
-    def key(self) -> tuple[str, str | None, str, int]:
+    def key(self) -> tuple[str | None, str | None, str, int]:
         return (self.contract, self.operation, self.hash, self.num_samples)
 
 
@@ -207,7 +204,12 @@ class Cassette:
 
     @property
     def is_stream(self) -> bool:
-        return self.content_type.split(";", 1)[0].strip() == "text/event-stream"
+        return is_event_stream(self.content_type)
+
+    @property
+    def shape(self) -> ChunkShape:
+        """How this cassette's events carry samples: its contract's behaviour says."""
+        return stream_shape(self.request.contract).chunks
 
     def events(self) -> list[bytes]:
         return [c.to_bytes() for c in self.chunks]
@@ -221,43 +223,37 @@ class Cassette:
             out.append((at, chunk.to_bytes()))
         return out
 
-    def items(self) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
-        """(chunk number, data[0] item, whole payload) for every JSON chunk that has one."""
+    def items(self) -> Iterator[tuple[int, dict[str, Any], Any]]:
+        """(chunk number, sample item, whole payload) for every JSON chunk that carries an item."""
+        shape = self.shape
         for number, chunk in enumerate(self.chunks):
             payload = chunk.payload()
-            if isinstance(payload, dict) and isinstance(payload.get("data"), list) and payload["data"]:
-                item = payload["data"][0]
-                if isinstance(item, dict):
-                    yield number, item, payload
+            item = shape.item(payload)
+            if item is not None:
+                yield number, item, payload
 
     def outputs(self) -> dict[int, str]:
-        """Each sample's text: its streamed pieces joined, by ``index``."""
+        """Each sample's text: its streamed pieces joined, by sample index."""
+        shape = self.shape
         out: dict[int, str] = {}
         for _, item, _ in self.items():
-            index = int(item.get("index") or 0)
-            out[index] = out.get(index, "") + str(item.get("output") or "")
+            index = shape.index(item)
+            out[index] = out.get(index, "") + shape.text(item)
         return out
 
     def samples(self) -> list[dict[str, Any]]:
-        """Per sample (by index): the last chunk's fields with ``output`` the joined text."""
+        """Per sample (by index): its last chunk's item, carrying the whole joined text."""
+        shape = self.shape
         last: dict[int, dict[str, Any]] = {}
         for _, item, _ in self.items():
-            last[int(item.get("index") or 0)] = item
+            last[shape.index(item)] = item
         texts = self.outputs()
-        out = []
-        for index in sorted(last):
-            sample = dict(last[index])
-            sample["output"] = texts[index]
-            message = sample.get("output_message")
-            if isinstance(message, dict):
-                sample["output_message"] = {**message, "content": texts[index]}
-            out.append(sample)
-        return out
+        return [shape.sample(last[index], texts[index]) for index in sorted(last)]
 
     def envelope(self) -> dict[str, Any]:
-        """Top-level fields besides ``data`` (``project_id``) of the first JSON chunk."""
+        """The fields every event carries besides its item, read from the first one."""
         for _, _, payload in self.items():
-            return {k: v for k, v in payload.items() if k != "data"}
+            return self.shape.envelope(payload)
         return {}
 
     # -- YAML --------------------------------------------------------------------------------
@@ -353,7 +349,7 @@ class Cassette:
             description=data.get("description"),
             source=data.get("source"),
             request=CassetteRequest(
-                contract=str(req.get("contract") or "humanloop"),
+                contract=str(req["contract"]) if req.get("contract") else None,
                 operation=req.get("operation"),
                 hash=digest,
                 model=req.get("model"),
@@ -419,7 +415,8 @@ class CassetteLibrary:
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = Path(directory) if directory is not None else None
         self._all: list[Cassette] = []
-        self._index: dict[tuple[str, str | None, str, int], list[Cassette]] = {}
+        self._index: dict[tuple[str | None, str | None, str, int], list[Cassette]] = {}
+        self._contracts: dict[str | None, None] = {}  # the contracts recorded, in order
         if self.directory is not None:
             if not self.directory.is_dir():
                 raise CassetteError(f"{self.directory}: no such cassette directory")
@@ -433,6 +430,7 @@ class CassetteLibrary:
     def add(self, cassette: Cassette) -> None:
         self._all.append(cassette)
         self._index.setdefault(cassette.request.key(), []).append(cassette)
+        self._contracts.setdefault(cassette.request.contract, None)
 
     def __len__(self) -> int:
         return len(self._all)
@@ -451,13 +449,18 @@ class CassetteLibrary:
         operation_id: str,
         body: Any,
         *,
-        contract: str = "humanloop",
+        contract: str | None = None,
         path: str | None = None,
         query: Mapping[str, Any] | None = None,
     ) -> Cassette | None:
-        """The recording answering this request, if any (the first by file name when several)."""
-        request = CassetteRequest.of(contract, operation_id, body, path=path, query=query)
-        for cassette in self._index.get(request.key(), ()):
-            if cassette.request.model is None or cassette.request.model == request.model:
-                return cassette
+        """The recording answering this request of ``contract`` (None: of any contract recorded),
+        if any; the first added when several do (a user's recordings before the built-in ones)."""
+        named: list[str | None] = [contract] if contract is not None else [c for c in self._contracts if c]
+        for name in named or [None]:
+            request = CassetteRequest.of(name, operation_id, body, path=path, query=query)
+            _, operation, digest, samples = request.key()
+            for recorded_for in (name, None) if name is not None else (None,):
+                for cassette in self._index.get((recorded_for, operation, digest, samples), ()):
+                    if cassette.request.model is None or cassette.request.model == request.model:
+                        return cassette
         return None

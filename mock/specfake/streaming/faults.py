@@ -174,10 +174,10 @@ def build_plan(
     total = len(timeline)
     end_at = timeline[-1][0] if timeline else 0.0
     if faults is None:
-        steps = [Step(at, payload) for at, payload in timeline]
+        plain = [Step(at, payload) for at, payload in timeline]
         if cut_at_end:
-            steps.append(Step(end_at, None))
-        return Plan(tuple(steps), not cut_at_end)
+            plain.append(Step(end_at, None))
+        return Plan(tuple(plain), not cut_at_end)
     stalls: dict[int, float] = {}
     for number, seconds in faults.stalls:
         position = min(number, total + 1)

@@ -3,7 +3,7 @@
 ``cassette_handler(library)`` is a ``Handler`` for any operation: it answers a request that a
 cassette matches with that recording (a stream at its recorded pace, or the recorded JSON and
 status) and passes any other request to ``fallback``. Generation behaviours that also store logs
-should use ``generation_stream(..., cassette=library.match(...))`` instead.
+use ``ctx.streams`` (`specfake.streaming.settings.Streams`) instead.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def query_subject(query: dict[str, Any]) -> dict[str, list[str]]:
     return {k: [text(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in query.items()}
 
 
-def match_call(library: CassetteLibrary, call: Call, contract: str) -> Cassette | None:
+def match_call(library: CassetteLibrary, call: Call, contract: str | None) -> Cassette | None:
     return library.match(
         call.operation.operation_id,
         call.body,
@@ -62,8 +62,10 @@ def cassette_handler(
     *,
     speed: float = 1.0,
     fallback: Handler | None = None,
-    contract: str = "humanloop",
+    contract: str | None = None,
 ) -> Handler:
+    """``contract``: whose recordings answer (None: any contract's in the library)."""
+
     async def handle(call: Call) -> Reply:
         cassette = match_call(library, call, contract)
         if cassette is not None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from specfake.streaming.cassette import Cassette
 from specfake.streaming.faults import Plan, StreamCut, StreamFaults, build_plan
+from specfake.streaming.shape import ChunkShape
 from specfake.streaming.sse import event
 
 TTFT_MS = (200.0, 600.0)  # time to first token, drawn uniformly
@@ -120,57 +121,34 @@ def synthetic_chunks(
     return out
 
 
-def delta(sample: dict[str, Any], piece: str, last: bool) -> dict[str, Any]:
-    """One stream item: the sample's identity, this piece as ``output``, and on the sample's last
-    chunk only its ``finish_reason``, tool calls and tool results. Chat samples (those with an
-    ``output_message``) also carry the piece as the message content, as the SDKs read it."""
-    item: dict[str, Any] = {
-        "id": sample["id"],
-        "index": sample["index"],
-        "output": piece,
-        "finish_reason": (sample.get("finish_reason") or "stop") if last else None,
-        "model_config_id": sample["model_config_id"],
-    }
-    message = sample.get("output_message")
-    if isinstance(message, dict):
-        tool_calls = sample.get("tool_calls") or message.get("tool_calls")
-        streamed: dict[str, Any] = {"role": message.get("role") or "assistant", "content": piece}
-        if last and tool_calls:
-            streamed["tool_calls"] = tool_calls
-        item["output_message"] = streamed
-        item["tool_calls"] = tool_calls if last else None
-    item["tool_results"] = sample.get("tool_results") if last else None
-    return item
-
-
 def synthetic_timeline(
-    samples: Sequence[dict[str, Any]], envelope: dict[str, Any], seed: int
+    samples: Sequence[dict[str, Any]], envelope: dict[str, Any], seed: int, shape: ChunkShape
 ) -> list[tuple[float, bytes]]:
-    """Every sample on its own seeded pace, merged by time: samples interleave, told apart by
-    ``index``."""
+    """Every sample's text on its own seeded pace, merged by time: samples interleave, told apart
+    by their index (``shape`` says where a chunk carries it)."""
     timed: list[tuple[float, int, int, bytes]] = []
     for position, sample in enumerate(samples):
-        rng = random.Random(f"{seed}:stream:{sample.get('index', position)}")
-        pieces = synthetic_chunks(str(sample.get("output") or ""), rng)
+        rng = random.Random(f"{seed}:stream:{shape.index(sample)}")
+        pieces = synthetic_chunks(shape.text(sample), rng)
         at = 0.0
         for number, (gap_ms, piece) in enumerate(pieces):
             at += gap_ms / 1000.0
-            item = delta(sample, piece, number == len(pieces) - 1)
-            timed.append((at, position, number, event({"data": [item], **envelope})))
+            item = shape.piece(sample, piece, number == len(pieces) - 1)
+            timed.append((at, position, number, event(shape.event(item, envelope))))
     timed.sort(key=lambda t: (t[0], t[1], t[2]))
     return [(at, payload) for at, _, _, payload in timed]
 
 
 def _recorded_timeline(
-    cassette: Cassette, samples: Sequence[dict[str, Any]], envelope: dict[str, Any]
+    cassette: Cassette, samples: Sequence[dict[str, Any]], envelope: dict[str, Any], shape: ChunkShape
 ) -> list[tuple[float, bytes]]:
-    """The cassette's events with its ids swapped for the samples' (by ``index``) and its envelope
+    """The cassette's events with its ids swapped for the samples' (by index) and its envelope
     values for ``envelope``'s, textually, so everything else stays byte for byte."""
-    by_index = {int(s.get("index", i)): s for i, s in enumerate(samples)}
+    by_index = {shape.index(s): s for s in samples}
     recorded = cassette.outputs()
     for index, text in recorded.items():
         sample = by_index.get(index)
-        if sample is None or str(sample.get("output") or "").strip() != text.strip():
+        if sample is None or shape.text(sample).strip() != text.strip():
             raise ValueError(
                 f"cassette {cassette.name!r}: sample {index} must have the recorded text as its output "
                 "(build samples from cassette.samples())"
@@ -181,11 +159,12 @@ def _recorded_timeline(
         found = items.get(number)
         if found is not None:
             item, payload = found
-            sample = by_index[int(item.get("index") or 0)]
+            sample = by_index[shape.index(item)]
+            recorded_envelope = shape.envelope(payload)
             text = data.decode()
             for old, new in (
-                *((item.get(k), sample.get(k)) for k in ("id", "model_config_id")),
-                *((payload.get(k), envelope.get(k)) for k in envelope),
+                *((item.get(k), sample.get(k)) for k in shape.ids),
+                *((recorded_envelope.get(k), envelope.get(k)) for k in envelope),
             ):
                 if isinstance(old, str) and isinstance(new, str) and old != new:
                     text = text.replace(json.dumps(old), json.dumps(new))
@@ -201,32 +180,31 @@ def generation_stream(
     seed: int,
     speed: float,
     faults: StreamFaults | None,
+    shape: ChunkShape,
     cassette: Cassette | None = None,
     on_complete: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The SSE body of a streamed chat or completion.
+    """The SSE body of a streamed generation, in the API's ``shape``.
 
-    ``samples``: the final per-sample items (``id, index, output, finish_reason,
-    model_config_id``, chat: ``output_message``, ``tool_calls``…), stored as the log once the
-    stream completes; ``envelope``: top-level fields of every event (``project_id``). Without a
-    cassette, each sample's ``output`` is cut into token-sized pieces on a seeded pace; with one,
-    its recorded chunks and gaps are replayed (the samples must carry the recorded text; build them
-    from ``cassette.samples()``) with ids and envelope values swapped for the samples'.
+    ``samples``: the final per-sample items, stored (by the behaviour) once the stream completes;
+    ``envelope``: the fields every event carries besides its item. Without a cassette, each
+    sample's text is cut into token-sized pieces on a seeded pace; with one, its recorded chunks
+    and gaps are replayed (the samples must carry the recorded text; build them from
+    ``cassette.samples()``) with ids and envelope values swapped for the samples'.
     ``on_complete`` runs once the last chunk was sent, never for a stream cut or ended by a fault.
     Argument errors raise here, before any byte is sent.
     """
     speed = _check_speed(speed)
     if cassette is not None:
-        timeline = _recorded_timeline(cassette, samples, envelope)
+        timeline = _recorded_timeline(cassette, samples, envelope, shape)
         plan = build_plan(timeline, faults, cut_at_end=cassette.end == "cut")
     else:
-        plan = build_plan(synthetic_timeline(samples, envelope, seed), faults)
+        plan = build_plan(synthetic_timeline(samples, envelope, seed, shape), faults)
     return play(plan, speed, on_complete)
 
 
 __all__ = [
     "StreamCut",
-    "delta",
     "generation_stream",
     "play",
     "replay",

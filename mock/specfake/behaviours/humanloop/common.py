@@ -7,12 +7,12 @@ model), so get/list answer the stored dict as it is. Kinds (store buckets) are n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from typing import Any
 
 from specfake.behaviours import BehaviourContext
-from specfake.calls import Call, Handler
-from specfake.errors import ApiError
+from specfake.behaviours.humanloop.exceptions import NotFound, unprocessable
+from specfake.behaviours.humanloop.options import HumanloopOptions
+from specfake.calls import Call
 
 # store kinds
 PROJECTS = "projects"
@@ -50,6 +50,7 @@ PREFIX = {
 }
 TEAM_ID = "tm_specfake"
 USER_NAME = "Specfake User"
+_DEFAULT_OPTIONS = HumanloopOptions()
 
 
 def tenant_user(api_key: str) -> dict[str, Any]:
@@ -64,21 +65,18 @@ def json_object(body: Any) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def not_found(what: str, ident: Any) -> ApiError:
-    return ApiError(404, f"{what} with id {ident!r} not found")
-
-
-def unprocessable(loc: list[Any], msg: str, kind: str = "value_error") -> ApiError:
-    """A FastAPI-style 422 naming the field, for rules the schema cannot state."""
-    return ApiError(422, [{"loc": loc, "msg": msg, "type": kind}])
-
-
 class HumanloopState:
     """The tenant-scoped view of the store every Humanloop module works through."""
 
     def __init__(self, ctx: BehaviourContext) -> None:
         self.ctx = ctx
         self.store = ctx.store
+
+    @property
+    def options(self) -> HumanloopOptions:
+        """The options now: the admin API replaces them as a whole, so never keep a copy."""
+        options = self.ctx.options
+        return options if isinstance(options, HumanloopOptions) else _DEFAULT_OPTIONS
 
     def new_id(self, kind: str) -> str:
         return self.ctx.new_id(PREFIX[kind])
@@ -94,7 +92,7 @@ class HumanloopState:
     def require(self, call: Call, kind: str, key: str, what: str) -> dict[str, Any]:
         found = self.store.get(call.api_key, kind, key)
         if found is None:
-            raise not_found(what, key)
+            raise NotFound.id(what, key)
         return found
 
     def put(self, call: Call, kind: str, key: str, value: dict[str, Any]) -> None:
@@ -148,7 +146,7 @@ class HumanloopState:
                 return found
             if create:
                 return self.create_project(call, name)
-            raise not_found("Project", name)
+            raise NotFound.id("Project", name)
         raise unprocessable(["body", "project"], "Either project or project_id must be provided")
 
 
@@ -161,8 +159,3 @@ def page_envelope(records: list[Any], page: int, size: int, base: int) -> dict[s
         "size": size,
         "total": len(records),
     }
-
-
-def bind(hl: HumanloopState, table: dict[str, Callable[[HumanloopState, Call], Any]]) -> dict[str, Handler]:
-    """operationId -> handler, from module functions written as ``fn(hl, call)``."""
-    return {op: (lambda call, fn=fn: fn(hl, call)) for op, fn in table.items()}

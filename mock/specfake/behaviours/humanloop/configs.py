@@ -1,9 +1,14 @@
 """Model configs: content-addressed per project, so registering the same config twice gives one id.
 
+The registry only: the /model-configs endpoints are in model_configs.py, environments and
+deployments in deployments.py, the .prompt file format in prompt_files.py.
+
 Public helpers other modules use:
 
 - ``register_config(hl, call, project, request)`` -> the stored config response (``type`` "model"
   or "tool"); the first config a project gets becomes its active (default-environment) config.
+- ``config_from_request(hl, request)`` -> the config a request describes, without storing it.
+- ``require_config(hl, call, config_id)`` -> the stored config; ``public(config)`` -> as answered.
 - ``config_use(hl, call, project, config)`` -> a ``ProjectConfigResponse``-shaped dict.
 - ``touch_config(hl, call, project_id, config_id)`` records a generation/log against a config.
 - ``count_feedback(hl, call, log, feedback, delta)`` keeps a config's ``feedback_stats`` counters.
@@ -13,28 +18,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from typing import Any
 
 import orjson
-import yaml
 from faker import Faker
 
 from specfake.behaviours.humanloop.common import (
     CONFIG_KEYS,
     CONFIGS,
-    DEPLOYMENTS,
-    ENVIRONMENTS,
-    EXPERIMENTS,
     PROJECT_CONFIGS,
     PROJECTS,
     HumanloopState,
-    not_found,
-    unprocessable,
 )
-from specfake.calls import Call, Handler
-from specfake.errors import ApiError
-from specfake.http import Reply
+from specfake.behaviours.humanloop.deployments import default_deployment, default_environment, deploy
+from specfake.behaviours.humanloop.exceptions import NotFound
+from specfake.calls import Call
 
 _FAKER = Faker("en_US")
 
@@ -61,6 +59,8 @@ MODEL_DEFAULTS: dict[str, Any] = {
 TOOL_FIELDS = ("description", "parameters", "other", "source", "source_code", "preset_name")
 # Not part of a config's identity: renaming or re-describing keeps the id.
 _NOT_IDENTITY = {"name", "description", "project", "project_id", "experiment", "type", "id"}
+# Feedback types whose values are free text: they are not labels, so no stats count them.
+TEXT_FEEDBACK = frozenset({"correction", "comment"})
 
 
 def _digest(value: Any) -> str:
@@ -197,7 +197,7 @@ def _config_count(hl: HumanloopState, call: Call, project_id: str) -> int:
 def require_config(hl: HumanloopState, call: Call, config_id: str) -> dict[str, Any]:
     config = hl.get(call, CONFIGS, config_id)
     if config is None:
-        raise not_found("Model config", config_id)
+        raise NotFound.id("Model config", config_id)
     return config
 
 
@@ -222,10 +222,6 @@ def touch_config(
     use["last_used"] = now
     use["num_datapoints"] = max(use["num_datapoints"] + count, 0)
     hl.put(call, PROJECT_CONFIGS, key, use)
-
-
-# Feedback types whose values are free text: they are not labels, so no stats count them.
-TEXT_FEEDBACK = frozenset({"correction", "comment"})
 
 
 def count_feedback(
@@ -291,265 +287,4 @@ def config_use(hl: HumanloopState, call: Call, project: dict[str, Any], config_i
         "num_datapoints": use.get("num_datapoints", 0),
         "experiment_id": None,
         "evaluation_aggregates": None,
-    }
-
-
-# -- environments and deployments ----------------------------------------------------------------
-# Every tenant has a default "production" environment (created on first need); deploy_config may
-# name others, created on first use when the request gives a name.
-
-DEFAULT_ENVIRONMENT = "production"
-
-
-def environments(hl: HumanloopState, call: Call) -> list[dict[str, Any]]:
-    found = hl.all(call, ENVIRONMENTS)
-    return found if found else [default_environment(hl, call)]
-
-
-def default_environment(hl: HumanloopState, call: Call) -> dict[str, Any]:
-    for env in hl.all(call, ENVIRONMENTS):
-        if env["tag"] == "default":
-            return env
-    env = {"id": hl.new_id(ENVIRONMENTS), "name": DEFAULT_ENVIRONMENT, "tag": "default"}
-    hl.put(call, ENVIRONMENTS, env["id"], env)
-    return env
-
-
-def find_environment(
-    hl: HumanloopState, call: Call, ref: str | None, *, name: str | None = None, create: bool = False
-) -> dict[str, Any] | None:
-    """By id or by name (``None`` means the default); with ``create`` and a name, made on first use."""
-    if not ref and not name:
-        return default_environment(hl, call)
-    default_environment(hl, call)
-    for env in hl.all(call, ENVIRONMENTS):
-        if env["id"] == ref or env["name"] == ref or (name is not None and env["name"] == name):
-            return env
-    if create and name:
-        env = {"id": hl.new_id(ENVIRONMENTS), "name": name, "tag": "other"}
-        hl.put(call, ENVIRONMENTS, env["id"], env)
-        return env
-    return None
-
-
-def require_environment(hl: HumanloopState, call: Call, ref: str | None) -> dict[str, Any]:
-    """An environment by name or id (``None``: the default one); 404 if there is none."""
-    env = find_environment(hl, call, ref)
-    if env is None:
-        raise ApiError(404, f"Environment {ref!r} not found")
-    return env
-
-
-def require_deployment(
-    hl: HumanloopState, call: Call, project: dict[str, Any], env_ref: str | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(environment, deployment) of a project, 404 when nothing is deployed there."""
-    env = require_environment(hl, call, env_ref)
-    dep = deployment(hl, call, project["id"], env["id"])
-    if dep is None:
-        raise ApiError(
-            404, f"Project {project['name']!r} has nothing deployed to environment {env['name']!r}"
-        )
-    return env, dep
-
-
-def deployments_of(hl: HumanloopState, call: Call, project_id: str) -> dict[str, dict[str, Any]]:
-    """environment id -> {"config_id", "experiment_id"} (one of them set)."""
-    found = hl.get(call, DEPLOYMENTS, project_id)
-    return dict(found["envs"]) if found else {}
-
-
-def deployment(hl: HumanloopState, call: Call, project_id: str, env_id: str) -> dict[str, Any] | None:
-    return deployments_of(hl, call, project_id).get(env_id)
-
-
-def default_deployment(hl: HumanloopState, call: Call, project_id: str) -> dict[str, Any] | None:
-    return deployment(hl, call, project_id, default_environment(hl, call)["id"])
-
-
-def deploy(
-    hl: HumanloopState,
-    call: Call,
-    project: dict[str, Any],
-    env: dict[str, Any],
-    *,
-    config_id: str | None = None,
-    experiment_id: str | None = None,
-) -> None:
-    """Deploy a config or an experiment to ``env``, replacing what was there."""
-    envs = deployments_of(hl, call, project["id"])
-    envs[env["id"]] = {"config_id": config_id, "experiment_id": experiment_id}
-    hl.put(call, DEPLOYMENTS, project["id"], {"envs": envs})
-
-
-def undeploy(hl: HumanloopState, call: Call, project_id: str, env_id: str, what: str | None = None) -> None:
-    """Remove the deployment to ``env_id`` (only if it is a ``what``: "config" or "experiment")."""
-    envs = deployments_of(hl, call, project_id)
-    current = envs.get(env_id)
-    if current is None or (what is not None and current.get(f"{what}_id") is None):
-        return
-    del envs[env_id]
-    hl.put(call, DEPLOYMENTS, project_id, {"envs": envs})
-
-
-def deployed_view(
-    hl: HumanloopState, call: Call, project: dict[str, Any], env: dict[str, Any], dep: dict[str, Any] | None
-) -> dict[str, Any]:
-    """``EnvironmentProjectConfigResponse``."""
-    config = hl.get(call, CONFIGS, dep["config_id"]) if dep and dep.get("config_id") else None
-    experiment = hl.get(call, EXPERIMENTS, dep["experiment_id"]) if dep and dep.get("experiment_id") else None
-    return {
-        "project_id": project["id"],
-        "project_name": project["name"],
-        "environment_id": env["id"],
-        "environment_name": env["name"],
-        "environment_tag": env["tag"],
-        "model_config_id": config["id"] if config else None,
-        "model_config_name": config.get("name") if config else None,
-        "experiment_id": experiment["id"] if experiment else None,
-        "experiment_name": experiment["name"] if experiment else None,
-    }
-
-
-# -- .prompt files (serialize / deserialize / export) ---------------------------------------------
-# YAML front matter with the parameters, then the template: the prompt text as it is, or chat
-# messages as ``<role>`` blocks. Anything a block cannot carry stays in the front matter.
-
-_BLOCK = re.compile(r"<(system|user|assistant|tool)>\n(.*?)\n</\1>", re.S)
-_PROMPT_KEYS = ("model", "provider", "endpoint", "max_tokens", "temperature", "top_p", "stop",
-                "presence_penalty", "frequency_penalty", "seed", "response_format", "other", "name",
-                "description", "tools")  # fmt: skip
-
-
-def _tool_request(tool: dict[str, Any]) -> dict[str, Any]:
-    """A config's tool as a request would give it: inline tools lose their generated id."""
-    keep_id = tool.get("source") == "organization"
-    return {k: v for k, v in tool.items() if v is not None and (k != "id" or keep_id)}
-
-
-def to_prompt_file(config: dict[str, Any]) -> str:
-    front = {k: config.get(k) for k in _PROMPT_KEYS if config.get(k) not in (None, {}, [])}
-    if front.get("tools"):
-        front["tools"] = [_tool_request(t) for t in front["tools"]]
-    chat = config.get("chat_template")
-    body = ""
-    simple_chat = chat is not None and all(
-        set(m) <= {"role", "content"}
-        and isinstance(m.get("content"), str)
-        and f"</{m['role']}>" not in m["content"]
-        for m in chat
-    )
-    if chat is not None and simple_chat:
-        body = "\n\n".join(f"<{m['role']}>\n{m['content']}\n</{m['role']}>" for m in chat)
-        front["template"] = "chat"
-    elif chat is not None:
-        front["chat_template"] = chat
-    elif config.get("prompt_template") is not None:
-        body = config["prompt_template"]
-        front["template"] = "prompt"
-    header = yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
-    return f"---\n{header}---\n{body}"
-
-
-def from_prompt_file(text: str, loc: list[Any]) -> dict[str, Any]:
-    """A .prompt file back to the config request it was made from (422 naming ``loc`` if broken)."""
-    match = re.fullmatch(r"---\n(.*?)\n?---\n?(.*)", text, re.S)
-    try:
-        front = yaml.safe_load(match.group(1)) if match else None
-    except yaml.YAMLError:
-        front = None
-    if not isinstance(front, dict) or not isinstance(front.get("model"), str):
-        raise unprocessable(
-            loc, "Not a .prompt file: expected YAML front matter with a model, then the template"
-        )
-    assert match is not None
-    body = match.group(2)
-    template = front.pop("template", None)
-    if template == "chat":
-        front["chat_template"] = [{"role": r, "content": c} for r, c in _BLOCK.findall(body)]
-    elif template == "prompt":
-        front["prompt_template"] = body
-    return front
-
-
-# -- handlers ------------------------------------------------------------------------------------
-
-
-def _register(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        body = call.body
-        project = hl.resolve_project(call, body)
-        experiment = None
-        if body.get("experiment"):
-            experiment = next(
-                (
-                    e
-                    for e in hl.all(call, EXPERIMENTS)
-                    if e["project_id"] == project["id"] and body["experiment"] in (e["name"], e["id"])
-                ),
-                None,
-            )
-            if experiment is None:
-                raise ApiError(
-                    404, f"Experiment {body['experiment']!r} not found in project {project['name']!r}"
-                )
-        config = register_config(hl, call, project, body)
-        if experiment is not None:
-            from specfake.behaviours.humanloop.experiments import add_configs
-
-            add_configs(hl, call, experiment, [config["id"]])
-        return Reply(200, config_use(hl, call, project, config["id"]))
-
-    return handle
-
-
-def _project_of(hl: HumanloopState, call: Call, config: dict[str, Any]) -> dict[str, Any]:
-    project = hl.get(call, PROJECTS, config["_project_id"])
-    if project is None:
-        raise not_found("Model config", config["id"])
-    return project
-
-
-def _get(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        config = require_config(hl, call, call.path["id"])
-        _project_of(hl, call, config)
-        return Reply(200, public(config))
-
-    return handle
-
-
-def _export(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        config = require_config(hl, call, call.path["id"])
-        _project_of(hl, call, config)
-        return Reply(200, to_prompt_file(public(config)))
-
-    return handle
-
-
-def _serialize(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        return Reply(200, to_prompt_file(public(config_from_request(hl, call.body))))
-
-    return handle
-
-
-def _deserialize(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        request = from_prompt_file(call.body["config"], ["body", "config"])
-        config = config_from_request(hl, request)
-        digest = config.pop("_digest")
-        return Reply(200, {"id": f"config_{digest[:24]}", **config})
-
-    return handle
-
-
-def handlers(hl: HumanloopState) -> dict[str, Handler]:
-    return {
-        "model_configs_register": _register(hl),
-        "model_configs_get": _get(hl),
-        "model_configs_export": _export(hl),
-        "model_configs_serialize": _serialize(hl),
-        "model_configs_deserialize": _deserialize(hl),
     }

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from specfake.behaviours import Operations
 from specfake.behaviours.humanloop.common import (
     DATAPOINTS,
     DATASETS,
     LOGS,
     PROJECTS,
     HumanloopState,
-    bind,
     json_object,
     page_envelope,
 )
-from specfake.calls import Call, Handler
-from specfake.errors import ApiError
+from specfake.behaviours.humanloop.exceptions import Conflict, NotFound
+from specfake.calls import Call
 from specfake.http import Reply
 
 # "<dataset id>" -> {"datapoint_ids": [...], "versions": [{id, datapoint_count, commit_message, created_at}]}
@@ -87,7 +87,10 @@ def _project(hl: HumanloopState, call: Call) -> dict[str, Any]:
 
 # -- datasets ------------------------------------------------------------------------------------
 
+ops: Operations[HumanloopState] = Operations()
 
+
+@ops("datasets_create")
 def create(hl: HumanloopState, call: Call) -> Reply:
     project = _project(hl, call)
     body = json_object(call.body)
@@ -105,19 +108,23 @@ def create(hl: HumanloopState, call: Call) -> Reply:
     return Reply(201, dataset)
 
 
+@ops("datasets_list_all_for_project")
 def list_all_for_project(hl: HumanloopState, call: Call) -> Reply:
     project = _project(hl, call)
     return Reply(200, [d for d in hl.all(call, DATASETS) if d["project_id"] == project["id"]])
 
 
+@ops("datasets_list")
 def list_datasets(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, hl.all(call, DATASETS))
 
 
+@ops("datasets_get")
 def get(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, require_dataset(hl, call, call.path["id"]))
 
 
+@ops("datasets_update")
 def update(hl: HumanloopState, call: Call) -> Reply:
     dataset = require_dataset(hl, call, call.path["id"])
     body = json_object(call.body)
@@ -137,6 +144,7 @@ def drop_dataset(hl: HumanloopState, call: Call, dataset: dict[str, Any]) -> Non
     hl.delete(call, DATASETS, dataset["id"])
 
 
+@ops("datasets_delete")
 def delete(hl: HumanloopState, call: Call) -> Reply:
     """Answers the deleted dataset (the contract's 200 has a body); its datapoints go with it."""
     dataset = require_dataset(hl, call, call.path["id"])
@@ -153,7 +161,7 @@ def _from_logs(hl: HumanloopState, call: Call, log_ids: list[Any]) -> list[dict[
     for position, log_id in enumerate(log_ids):
         log = hl.get(call, LOGS, str(log_id))
         if log is None:
-            raise ApiError(404, f"Log with id {log_id!r} not found (log_ids[{position}])")
+            raise NotFound.id("Log", log_id, f"log_ids[{position}]")
         output = log.get("output")
         out.append(
             {
@@ -165,6 +173,7 @@ def _from_logs(hl: HumanloopState, call: Call, log_ids: list[Any]) -> list[dict[
     return out
 
 
+@ops("datasets_create_datapoint")
 def create_datapoint(hl: HumanloopState, call: Call) -> Reply:
     """One body, one list of bodies, or ``{"log_ids": [...]}``; always answers the new datapoints."""
     dataset = require_dataset(hl, call, call.path["dataset_id"])
@@ -191,6 +200,7 @@ def create_datapoint(hl: HumanloopState, call: Call) -> Reply:
     return Reply(201, created)
 
 
+@ops("datasets_list_datapoints")
 def list_datapoints(hl: HumanloopState, call: Call) -> Reply:
     dataset = require_dataset(hl, call, call.path["dataset_id"])
     _, points = dataset_contents(hl, call, dataset["id"])
@@ -199,35 +209,19 @@ def list_datapoints(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, page_envelope(points, page, size, base=0))
 
 
+@ops("datapoints_get")
 def get_datapoint(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, hl.require(call, DATAPOINTS, call.path["id"], "Datapoint"))
 
 
+@ops("datapoints_update")
 def update_datapoint(hl: HumanloopState, call: Call) -> Reply:
     """Decommissioned in v4: an unknown datapoint is still a 404, a known one a 409."""
     hl.require(call, DATAPOINTS, call.path["id"], "Datapoint")
-    raise ApiError(409, DECOMMISSIONED)
+    raise Conflict(DECOMMISSIONED)
 
 
+@ops("datapoints_delete")
 def delete_datapoints(hl: HumanloopState, call: Call) -> Reply:
     """Decommissioned in v4 (the Python SDK sends no ids at all)."""
-    raise ApiError(409, DECOMMISSIONED)
-
-
-def handlers(hl: HumanloopState) -> dict[str, Handler]:
-    return bind(
-        hl,
-        {
-            "datasets_create": create,
-            "datasets_list_all_for_project": list_all_for_project,
-            "datasets_list": list_datasets,
-            "datasets_get": get,
-            "datasets_update": update,
-            "datasets_delete": delete,
-            "datasets_create_datapoint": create_datapoint,
-            "datasets_list_datapoints": list_datapoints,
-            "datapoints_get": get_datapoint,
-            "datapoints_update": update_datapoint,
-            "datapoints_delete": delete_datapoints,
-        },
-    )
+    raise Conflict(DECOMMISSIONED)

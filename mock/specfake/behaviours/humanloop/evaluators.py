@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from specfake.behaviours.humanloop.common import CONFIGS, EVALUATORS, HumanloopState, bind, json_object
-from specfake.calls import Call, Handler
+from specfake.behaviours import Operations
+from specfake.behaviours.humanloop.common import CONFIGS, EVALUATORS, HumanloopState, json_object
+from specfake.behaviours.humanloop.configs import config_from_request, public
+from specfake.calls import Call
 from specfake.http import Reply
 
 # "<evaluator id>" -> {"version_id": the current version's id}; a new one on every update
@@ -42,11 +44,15 @@ def _model_config(hl: HumanloopState, request: Any) -> dict[str, Any] | None:
     """A ``ModelConfigCompletionRequest`` answered as a ``ModelConfigResponse`` (defaults filled)."""
     if not isinstance(request, dict):
         return None
-    from specfake.behaviours.humanloop.configs import config_from_request, public
-
     return {"id": hl.new_id(CONFIGS), **public(config_from_request(hl, request, endpoint="complete"))}
 
 
+# -- operations ----------------------------------------------------------------------------------
+
+ops: Operations[HumanloopState] = Operations()
+
+
+@ops("evaluators_create")
 def create(hl: HumanloopState, call: Call) -> Reply:
     body = call.body
     now = hl.now()
@@ -68,14 +74,17 @@ def create(hl: HumanloopState, call: Call) -> Reply:
     return Reply(201, evaluator)
 
 
+@ops("evaluators_list")
 def list_evaluators(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, hl.all(call, EVALUATORS))
 
 
+@ops("evaluators_get")
 def get(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, require_evaluator(hl, call, call.path["id"]))
 
 
+@ops("evaluators_update")
 def update(hl: HumanloopState, call: Call) -> Reply:
     evaluator = require_evaluator(hl, call, call.path["id"])
     body = json_object(call.body)
@@ -90,21 +99,9 @@ def update(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, evaluator)
 
 
+@ops("evaluators_delete")
 def delete(hl: HumanloopState, call: Call) -> Reply:
     evaluator = require_evaluator(hl, call, call.path["id"])
     hl.delete(call, EVALUATORS, evaluator["id"])
     hl.delete(call, EVALUATOR_VERSIONS, evaluator["id"])
     return Reply(204)
-
-
-def handlers(hl: HumanloopState) -> dict[str, Handler]:
-    return bind(
-        hl,
-        {
-            "evaluators_create": create,
-            "evaluators_list": list_evaluators,
-            "evaluators_get": get,
-            "evaluators_update": update,
-            "evaluators_delete": delete,
-        },
-    )

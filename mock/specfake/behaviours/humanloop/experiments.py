@@ -3,6 +3,15 @@
 A stored experiment is an ``ExperimentResponse`` whose ``configs`` entries carry the config id
 they wrap; the config itself is read fresh when answering. Each (experiment, config) pair has a
 stable trial id, which logs carry as ``trial_id``.
+
+Public helpers other modules use:
+
+- ``require_experiment(hl, call, experiment_id)`` -> the stored experiment (404 if its project is gone).
+- ``experiment_view(hl, call, experiment)`` -> the ``ExperimentResponse`` answered.
+- ``add_configs(hl, call, experiment, config_ids)``: register configs in an experiment.
+- ``sample_config(hl, call, experiment)`` -> (one active config, its trial id), seeded by the call.
+- ``find_trial(hl, call, trial)`` and ``count_trial(hl, call, trial, count)``: a trial's experiment
+  and config, and its ``trials_count``.
 """
 
 from __future__ import annotations
@@ -11,18 +20,12 @@ import hashlib
 import random
 from typing import Any
 
-from specfake.behaviours.humanloop.common import CONFIGS, EXPERIMENTS, PROJECTS, HumanloopState, not_found
-from specfake.behaviours.humanloop.configs import (
-    config_use,
-    default_environment,
-    deploy,
-    deployments_of,
-    public,
-    require_config,
-    undeploy,
-)
-from specfake.calls import Call, Handler
-from specfake.errors import ApiError
+from specfake.behaviours import Operations
+from specfake.behaviours.humanloop.common import CONFIGS, EXPERIMENTS, PROJECTS, HumanloopState
+from specfake.behaviours.humanloop.configs import config_use, public, require_config
+from specfake.behaviours.humanloop.deployments import default_environment, deploy, deployments_of, undeploy
+from specfake.behaviours.humanloop.exceptions import Conflict, NotFound
+from specfake.calls import Call
 from specfake.http import Reply
 
 METRIC_ID = "mtr_positive_feedback"
@@ -49,7 +52,7 @@ def _metric(created_at: str) -> dict[str, Any]:
 def require_experiment(hl: HumanloopState, call: Call, experiment_id: str) -> dict[str, Any]:
     experiment = hl.get(call, EXPERIMENTS, experiment_id)
     if experiment is None or hl.get(call, PROJECTS, experiment["project_id"]) is None:
-        raise not_found("Experiment", experiment_id)
+        raise NotFound.id("Experiment", experiment_id)
     return experiment
 
 
@@ -69,7 +72,7 @@ def add_configs(hl: HumanloopState, call: Call, experiment: dict[str, Any], conf
     now = hl.now()
     for config in configs:
         if config.get("_project_id") != experiment["project_id"]:
-            raise ApiError(409, f"Model config {config['id']!r} belongs to another project")
+            raise Conflict(f"Model config {config['id']!r} belongs to another project")
         entry = next((e for e in experiment["configs"] if e["config_id"] == config["id"]), None)
         if entry is None:
             experiment["configs"].append(
@@ -97,7 +100,7 @@ def sample_config(
     """One of the experiment's active configs, chosen by the request's seed; and its trial id."""
     active = [e for e in experiment["configs"] if e["active"] and hl.get(call, CONFIGS, e["config_id"])]
     if not active:
-        raise ApiError(404, f"Experiment {experiment['id']!r} has no active model configs to sample")
+        raise NotFound(f"Experiment {experiment['id']!r} has no active model configs to sample")
     entry = random.Random(f"{call.seed}:{salt}").choice(active)
     return public(hl.get(call, CONFIGS, entry["config_id"]) or {}), entry["id"]
 
@@ -123,96 +126,78 @@ def find_trial(hl: HumanloopState, call: Call, trial: str) -> tuple[dict[str, An
     return None
 
 
-# -- handlers ------------------------------------------------------------------------------------
+# -- operations ----------------------------------------------------------------------------------
+
+ops: Operations[HumanloopState] = Operations()
 
 
-def _create(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = hl.require(call, PROJECTS, call.path["project_id"], "Project")
-        body = call.body
-        now = hl.now()
-        experiment: dict[str, Any] = {
-            "id": hl.new_id(EXPERIMENTS),
-            "project_id": project["id"],
-            "name": body["name"],
-            "status": "Initialized",
-            "metric": _metric(now),
-            "positive_labels": body["positive_labels"],
-            "created_at": now,
-            "updated_at": now,
-            "configs": [],
-        }
-        for config_id in body.get("config_ids") or []:
-            require_config(hl, call, config_id)
-        add_configs(hl, call, experiment, body.get("config_ids") or [])
-        if body.get("set_active"):
-            deploy(hl, call, project, default_environment(hl, call), experiment_id=experiment["id"])
-        return Reply(200, experiment_view(hl, call, experiment))
-
-    return handle
-
-
-def _list(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = hl.require(call, PROJECTS, call.path["project_id"], "Project")
-        found = [e for e in hl.all(call, EXPERIMENTS) if e["project_id"] == project["id"]]
-        return Reply(200, [experiment_view(hl, call, e) for e in found])
-
-    return handle
-
-
-def _update(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        experiment = require_experiment(hl, call, call.path["experiment_id"])
-        body = call.body or {}
-        register = body.get("config_ids_to_register") or []
-        deregister = set(body.get("config_ids_to_deregister") or [])
-        for config_id in [*register, *deregister]:
-            require_config(hl, call, config_id)
-        add_configs(hl, call, experiment, register)
-        now = hl.now()
-        for entry in experiment["configs"]:
-            if entry["config_id"] in deregister:
-                entry.update(active=False, updated_at=now)
-        for key in ("name", "positive_labels"):
-            if body.get(key) is not None:
-                experiment[key] = body[key]
-        experiment["updated_at"] = now
-        hl.put(call, EXPERIMENTS, experiment["id"], experiment)
-        return Reply(200, experiment_view(hl, call, experiment))
-
-    return handle
-
-
-def _delete(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        experiment = require_experiment(hl, call, call.path["experiment_id"])
-        for env_id, dep in deployments_of(hl, call, experiment["project_id"]).items():
-            if dep.get("experiment_id") == experiment["id"]:
-                undeploy(hl, call, experiment["project_id"], env_id)
-        hl.delete(call, EXPERIMENTS, experiment["id"])
-        return Reply(204)
-
-    return handle
-
-
-def _sample(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        experiment = require_experiment(hl, call, call.path["experiment_id"])
-        project = hl.require(call, PROJECTS, experiment["project_id"], "Project")
-        config, trial = sample_config(hl, call, experiment)
-        found = config_use(hl, call, project, config["id"])
-        found.update(experiment_id=experiment["id"], trial_id=trial, environment_id=None)
-        return Reply(200, found)
-
-    return handle
-
-
-def handlers(hl: HumanloopState) -> dict[str, Handler]:
-    return {
-        "experiments_create": _create(hl),
-        "experiments_list": _list(hl),
-        "experiments_update": _update(hl),
-        "experiments_delete": _delete(hl),
-        "experiments_sample": _sample(hl),
+@ops("experiments_create")
+def create(hl: HumanloopState, call: Call) -> Reply:
+    project = hl.require(call, PROJECTS, call.path["project_id"], "Project")
+    body = call.body
+    now = hl.now()
+    experiment: dict[str, Any] = {
+        "id": hl.new_id(EXPERIMENTS),
+        "project_id": project["id"],
+        "name": body["name"],
+        "status": "Initialized",
+        "metric": _metric(now),
+        "positive_labels": body["positive_labels"],
+        "created_at": now,
+        "updated_at": now,
+        "configs": [],
     }
+    for config_id in body.get("config_ids") or []:
+        require_config(hl, call, config_id)
+    add_configs(hl, call, experiment, body.get("config_ids") or [])
+    if body.get("set_active"):
+        deploy(hl, call, project, default_environment(hl, call), experiment_id=experiment["id"])
+    return Reply(200, experiment_view(hl, call, experiment))
+
+
+@ops("experiments_list")
+def list_experiments(hl: HumanloopState, call: Call) -> Reply:
+    project = hl.require(call, PROJECTS, call.path["project_id"], "Project")
+    found = [e for e in hl.all(call, EXPERIMENTS) if e["project_id"] == project["id"]]
+    return Reply(200, [experiment_view(hl, call, e) for e in found])
+
+
+@ops("experiments_update")
+def update(hl: HumanloopState, call: Call) -> Reply:
+    experiment = require_experiment(hl, call, call.path["experiment_id"])
+    body = call.body or {}
+    register = body.get("config_ids_to_register") or []
+    deregister = set(body.get("config_ids_to_deregister") or [])
+    for config_id in [*register, *deregister]:
+        require_config(hl, call, config_id)
+    add_configs(hl, call, experiment, register)
+    now = hl.now()
+    for entry in experiment["configs"]:
+        if entry["config_id"] in deregister:
+            entry.update(active=False, updated_at=now)
+    for key in ("name", "positive_labels"):
+        if body.get(key) is not None:
+            experiment[key] = body[key]
+    experiment["updated_at"] = now
+    hl.put(call, EXPERIMENTS, experiment["id"], experiment)
+    return Reply(200, experiment_view(hl, call, experiment))
+
+
+@ops("experiments_delete")
+def delete(hl: HumanloopState, call: Call) -> Reply:
+    experiment = require_experiment(hl, call, call.path["experiment_id"])
+    for env_id, dep in deployments_of(hl, call, experiment["project_id"]).items():
+        if dep.get("experiment_id") == experiment["id"]:
+            undeploy(hl, call, experiment["project_id"], env_id)
+    hl.delete(call, EXPERIMENTS, experiment["id"])
+    return Reply(204)
+
+
+@ops("experiments_sample")
+def sample(hl: HumanloopState, call: Call) -> Reply:
+    experiment = require_experiment(hl, call, call.path["experiment_id"])
+    project = hl.require(call, PROJECTS, experiment["project_id"], "Project")
+    config, trial = sample_config(hl, call, experiment)
+    found = config_use(hl, call, project, config["id"])
+    found.update(experiment_id=experiment["id"], trial_id=trial, environment_id=None)
+    return Reply(200, found)

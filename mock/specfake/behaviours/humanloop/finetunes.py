@@ -16,17 +16,11 @@ import json
 import math
 from typing import Any
 
-from specfake.behaviours.humanloop.common import (
-    DATASETS,
-    PROJECTS,
-    HumanloopState,
-    bind,
-    json_object,
-    unprocessable,
-)
+from specfake.behaviours import Operations
+from specfake.behaviours.humanloop.common import DATASETS, PROJECTS, HumanloopState, json_object
 from specfake.behaviours.humanloop.datasets import dataset_contents
-from specfake.calls import Call, Handler
-from specfake.errors import ApiError
+from specfake.behaviours.humanloop.exceptions import NotFound, unprocessable
+from specfake.calls import Call
 from specfake.http import Reply
 
 FINETUNES = "finetunes"
@@ -45,7 +39,7 @@ def _project_dataset(hl: HumanloopState, call: Call, project_id: str, dataset_id
     """The dataset ``dataset_id`` names, which must belong to the project in the path."""
     dataset = hl.get(call, DATASETS, str(dataset_id))
     if dataset is None:
-        raise ApiError(404, f"Dataset with id {dataset_id!r} not found (dataset_id)")
+        raise NotFound.id("Dataset", dataset_id, "dataset_id")
     if dataset["project_id"] != project_id:
         msg = f"Dataset {dataset_id!r} is not in project {project_id!r}"
         raise unprocessable(["body", "dataset_id"], msg)
@@ -79,6 +73,12 @@ def _request_dataset(hl: HumanloopState, call: Call) -> dict[str, Any]:
     return _project_dataset(hl, call, project["id"], json_object(call.body).get("dataset_id"))
 
 
+# -- operations ----------------------------------------------------------------------------------
+
+ops: Operations[HumanloopState] = Operations()
+
+
+@ops("finetunes_create")
 def create(hl: HumanloopState, call: Call) -> Reply:
     dataset = _request_dataset(hl, call)
     body = json_object(call.body)
@@ -100,36 +100,27 @@ def create(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, finetune)
 
 
+@ops("finetunes_list_all_for_project")
 def list_all_for_project(hl: HumanloopState, call: Call) -> Reply:
     project = hl.require(call, PROJECTS, call.path["project_id"], "Project")
     return Reply(200, [f for f in hl.all(call, FINETUNES) if f["dataset"]["project_id"] == project["id"]])
 
 
+@ops("finetunes_summary")
 def summary(hl: HumanloopState, call: Call) -> Reply:
     return Reply(200, _summary(hl, call, _request_dataset(hl, call)))
 
 
+@ops("finetunes_update")
 def update(hl: HumanloopState, call: Call) -> Reply:
     """Renames; ``project_id`` (query, required by the SDK) must be the finetune's project."""
     project = hl.require(call, PROJECTS, call.query["project_id"], "Project")
     finetune = hl.require(call, FINETUNES, call.path["id"], "Finetune")
     if finetune["dataset"]["project_id"] != project["id"]:
-        raise ApiError(404, f"Finetune with id {call.path['id']!r} not found in project (project_id)")
+        raise NotFound(f"Finetune with id {call.path['id']!r} not found in project (project_id)")
     name = json_object(call.body).get("name")
     if name is not None:
         finetune["name"] = name
         finetune["updated_at"] = hl.now()
         hl.put(call, FINETUNES, finetune["id"], finetune)
     return Reply(200, finetune)
-
-
-def handlers(hl: HumanloopState) -> dict[str, Handler]:
-    return bind(
-        hl,
-        {
-            "finetunes_create": create,
-            "finetunes_list_all_for_project": list_all_for_project,
-            "finetunes_summary": summary,
-            "finetunes_update": update,
-        },
-    )

@@ -1,4 +1,4 @@
-"""Logs (datapoints) and their feedback: POST/GET/PATCH/DELETE /logs, /logs/{id}, POST /feedback.
+"""Logs (datapoints): POST/GET/PATCH/DELETE /logs and /logs/{id} (feedback is in feedback.py).
 
 Public helpers other modules use:
 
@@ -10,40 +10,33 @@ Public helpers other modules use:
   allocated one with ``hl.new_id(LOGS)``). It fills id (``data_``),
   timestamps, feedback, evaluation_results, bumps the project's ``data_count``, counts the log in
   its session and against its config, indexes ``reference_id``, and returns the stored dict.
+- ``log_request(hl, call, body, loc) -> dict``: one POST /logs item (``CreateLogResponse``).
 - ``resolve_parent(hl, call, body, loc) -> str | None``: ``parent_id`` / ``parent_reference_id``.
 - ``forget_log(hl, call, log)``: delete a log and undo what storing it counted.
-- ``add_feedback(hl, call, log, item) -> dict``: attach one feedback (a ``FeedbackResponse``).
 - ``log_view(hl, call, log) -> dict``: a stored log as answered (current project name).
+- ``logs_page(hl, call, project_id, default_size) -> dict``: a page of a project's logs.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
+from specfake.behaviours import Operations
 from specfake.behaviours.humanloop import sessions
-from specfake.behaviours.humanloop.common import (
-    FEEDBACK,
-    LOG_REFS,
-    LOGS,
-    PROJECTS,
-    HumanloopState,
-    not_found,
-    page_envelope,
-    unprocessable,
-)
+from specfake.behaviours.humanloop.common import LOG_REFS, LOGS, PROJECTS, HumanloopState, page_envelope
 from specfake.behaviours.humanloop.configs import (
-    TEXT_FEEDBACK,
     count_feedback,
     public,
     register_config,
     require_config,
     touch_config,
 )
+from specfake.behaviours.humanloop.exceptions import NotFound, unprocessable
 from specfake.behaviours.humanloop.experiments import count_trial, find_trial
-from specfake.calls import Call, Handler
-from specfake.errors import ApiError
+from specfake.behaviours.humanloop.feedback import add_feedback
+from specfake.calls import Call
 from specfake.http import Reply
 
 # Every optional LogResponse field; a stored log always carries all of them.
@@ -59,7 +52,6 @@ _LOG_FIELD_SET = frozenset(LOG_FIELDS)  # membership tests on the request path
 # A new log before its fields are filled in: one C-level copy instead of building 39 keys.
 _BLANK_LOG: dict[str, Any] = dict.fromkeys(("id", *LOG_FIELDS))
 DEFAULT_SIZE = 50
-SENTIMENT = {"good": "positive", "bad": "negative", "positive": "positive", "negative": "negative"}
 
 
 def store_log(hl: HumanloopState, call: Call, log_fields: dict[str, Any]) -> dict[str, Any]:
@@ -133,89 +125,14 @@ def resolve_parent(hl: HumanloopState, call: Call, body: dict[str, Any], loc: li
     if reference:
         ref = hl.get(call, LOG_REFS, reference)
         if ref is None or hl.get(call, LOGS, ref["id"]) is None:
-            raise ApiError(404, f"No log with reference_id {reference!r} to use as parent")
+            raise NotFound(f"No log with reference_id {reference!r} to use as parent")
         return str(ref["id"])
     return None
 
 
-# -- feedback ------------------------------------------------------------------------------------
-
-
-def add_feedback(hl: HumanloopState, call: Call, log: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-    """Attach one feedback to ``log`` (or unset that type's feedback); returns the FeedbackResponse."""
-    kind = item["type"]
-    value = item.get("value")
-    if item.get("unset"):
-        removed = [f for f in log["feedback"] if f["type"] == kind]
-        log["feedback"] = [f for f in log["feedback"] if f["type"] != kind]
-        log["updated_at"] = hl.now()
-        hl.put(call, LOGS, log["id"], log)
-        for gone in removed:
-            count_feedback(hl, call, log, gone, -1)
-        if removed:
-            return removed[-1]
-        value = "" if value is None else value
-    feedback = {
-        "id": hl.new_id(FEEDBACK),
-        "type": kind,
-        "value": value,
-        "data_id": log["id"],
-        "user": item.get("user"),
-        "created_at": item.get("created_at") or hl.now(),
-    }
-    if item.get("unset"):
-        return feedback
-    if kind in ("rating", "correction", "comment"):  # single-valued: the latest replaces
-        for gone in (f for f in log["feedback"] if f["type"] == kind):
-            count_feedback(hl, call, log, gone, -1)
-        log["feedback"] = [f for f in log["feedback"] if f["type"] != kind]
-    log["feedback"].append(feedback)
-    log["updated_at"] = hl.now()
-    hl.put(call, LOGS, log["id"], log)
-    count_feedback(hl, call, log, feedback, 1)
-    _learn_label(hl, call, log["project_id"], kind, value)
-    return feedback
-
-
-def _learn_label(hl: HumanloopState, call: Call, project_id: str, kind: str, value: Any) -> None:
-    """A new categorical value shows up among the project's feedback types."""
-    project = hl.get(call, PROJECTS, project_id)
-    if project is None or kind in TEXT_FEEDBACK or not isinstance(value, str):
-        return
-    types = project["feedback_types"]
-    entry = next((t for t in types if t["type"] == kind), None)
-    if entry is None:
-        entry = {"type": kind, "values": []}
-        types.append(entry)
-    values = entry["values"] if entry["values"] is not None else []
-    if any(v["value"] == value for v in values):
-        return
-    values.append({"value": value, "sentiment": SENTIMENT.get(value.lower(), "unset")})
-    entry["values"] = values
-    hl.put(call, PROJECTS, project["id"], project)
-
-
-def _check_feedback(item: dict[str, Any], loc: list[Any]) -> None:
-    if item.get("value") is None and not item.get("unset"):
-        raise unprocessable([*loc, "value"], "value is required unless unset is true", "missing")
-    if not item.get("data_id"):
-        raise unprocessable([*loc, "data_id"], "data_id is required to submit feedback", "missing")
-
-
-def _feedback(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        items = call.body if isinstance(call.body, list) else [call.body]
-        locs = [["body", i] for i in range(len(items))] if isinstance(call.body, list) else [["body"]]
-        for item, loc in zip(items, locs, strict=True):
-            _check_feedback(item, loc)
-            hl.require(call, LOGS, item["data_id"], "Log")
-        out = [add_feedback(hl, call, hl.require(call, LOGS, i["data_id"], "Log"), i) for i in items]
-        return Reply(200, out if isinstance(call.body, list) else out[0])
-
-    return handle
-
-
 # -- POST /logs ----------------------------------------------------------------------------------
+
+ops: Operations[HumanloopState] = Operations()
 
 
 def log_request(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[Any]) -> dict[str, Any]:
@@ -228,7 +145,7 @@ def log_request(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[
     elif body.get("trial_id"):
         found = find_trial(hl, call, body["trial_id"])
         if found is None:
-            raise ApiError(404, f"No experiment trial with id {body['trial_id']!r}")
+            raise NotFound(f"No experiment trial with id {body['trial_id']!r}")
         config = public(require_config(hl, call, found[1]))
     else:
         raise unprocessable(
@@ -253,23 +170,19 @@ def log_request(hl: HumanloopState, call: Call, body: dict[str, Any], loc: list[
     return {"id": log["id"], "project_id": project["id"], "session_id": session_id}
 
 
-def _log(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        if isinstance(call.body, list):
-            return Reply(200, [log_request(hl, call, item, ["body", i]) for i, item in enumerate(call.body)])
-        return Reply(200, log_request(hl, call, call.body, ["body"]))
-
-    return handle
+@ops("logs_log")
+def create(hl: HumanloopState, call: Call) -> Reply:
+    if isinstance(call.body, list):
+        return Reply(200, [log_request(hl, call, item, ["body", i]) for i, item in enumerate(call.body)])
+    return Reply(200, log_request(hl, call, call.body, ["body"]))
 
 
 # -- reading and changing logs -------------------------------------------------------------------
 
 
-def _get(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        return Reply(200, log_view(hl, call, hl.require(call, LOGS, call.path["id"], "Log")))
-
-    return handle
+@ops("logs_get")
+def get(hl: HumanloopState, call: Call) -> Reply:
+    return Reply(200, log_view(hl, call, hl.require(call, LOGS, call.path["id"], "Log")))
 
 
 def _moment(value: Any, end: bool) -> datetime | None:
@@ -280,12 +193,12 @@ def _moment(value: Any, end: bool) -> datetime | None:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
             return moment.replace(hour=23, minute=59, second=59, microsecond=999999) if end else moment
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _matches(log: dict[str, Any], search: str | None, metadata_search: str | None) -> bool:
@@ -334,13 +247,11 @@ def logs_page(hl: HumanloopState, call: Call, project_id: str, default_size: int
     return envelope
 
 
-def _list(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project_id = call.query["project_id"]
-        hl.require(call, PROJECTS, project_id, "Project")
-        return Reply(200, logs_page(hl, call, project_id, DEFAULT_SIZE))
-
-    return handle
+@ops("logs_list")
+def list_logs(hl: HumanloopState, call: Call) -> Reply:
+    project_id = call.query["project_id"]
+    hl.require(call, PROJECTS, project_id, "Project")
+    return Reply(200, logs_page(hl, call, project_id, DEFAULT_SIZE))
 
 
 def _apply_update(hl: HumanloopState, call: Call, log: dict[str, Any]) -> Reply:
@@ -355,47 +266,29 @@ def _apply_update(hl: HumanloopState, call: Call, log: dict[str, Any]) -> Reply:
     return Reply(200, log_view(hl, call, log))
 
 
-def _update(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        return _apply_update(hl, call, hl.require(call, LOGS, call.path["id"], "Log"))
-
-    return handle
+@ops("logs_update")
+def update(hl: HumanloopState, call: Call) -> Reply:
+    return _apply_update(hl, call, hl.require(call, LOGS, call.path["id"], "Log"))
 
 
-def _update_by_ref(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        reference = call.query["reference_id"]
-        ref = hl.get(call, LOG_REFS, reference)
-        log = hl.get(call, LOGS, ref["id"]) if ref else None
-        if log is None:
-            raise ApiError(404, f"No log with reference_id {reference!r}")
-        return _apply_update(hl, call, log)
-
-    return handle
+@ops("logs_update_by_ref")
+def update_by_ref(hl: HumanloopState, call: Call) -> Reply:
+    reference = call.query["reference_id"]
+    ref = hl.get(call, LOG_REFS, reference)
+    found = hl.get(call, LOGS, ref["id"]) if ref else None
+    if found is None:
+        raise NotFound(f"No log with reference_id {reference!r}")
+    return _apply_update(hl, call, found)
 
 
-def _delete(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        ids = call.query.get("id") or []
-        found = [hl.get(call, LOGS, i) for i in ids]
-        missing = [i for i, log in zip(ids, found, strict=True) if log is None]
-        if missing:
-            raise not_found("Log", missing[0])
-        for log in found:
-            if log is not None and hl.get(call, LOGS, log["id"]) is not None:
-                forget_log(hl, call, log)
-        return Reply(204)
-
-    return handle
-
-
-def handlers(hl: HumanloopState) -> dict[str, Handler]:
-    return {
-        "logs_log": _log(hl),
-        "logs_get": _get(hl),
-        "logs_list": _list(hl),
-        "logs_update": _update(hl),
-        "logs_update_by_ref": _update_by_ref(hl),
-        "logs_delete": _delete(hl),
-        "feedback_feedback": _feedback(hl),
-    }
+@ops("logs_delete")
+def delete(hl: HumanloopState, call: Call) -> Reply:
+    ids = call.query.get("id") or []
+    found = [hl.get(call, LOGS, i) for i in ids]
+    missing = [i for i, stored in zip(ids, found, strict=True) if stored is None]
+    if missing:
+        raise NotFound.id("Log", missing[0])
+    for stored in found:
+        if stored is not None and hl.get(call, LOGS, stored["id"]) is not None:
+            forget_log(hl, call, stored)
+    return Reply(204)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from specfake.behaviours import Operations
 from specfake.behaviours.humanloop.common import (
     CONFIG_KEYS,
     CONFIGS,
@@ -19,12 +20,11 @@ from specfake.behaviours.humanloop.common import (
     PROJECT_NAMES,
     PROJECTS,
     HumanloopState,
-    not_found,
     page_envelope,
-    unprocessable,
 )
-from specfake.behaviours.humanloop.configs import (
-    config_use,
+from specfake.behaviours.humanloop.configs import config_use, public, require_config
+from specfake.behaviours.humanloop.datasets import drop_dataset
+from specfake.behaviours.humanloop.deployments import (
     default_environment,
     deploy,
     deployed_view,
@@ -32,18 +32,16 @@ from specfake.behaviours.humanloop.configs import (
     deployments_of,
     environments,
     find_environment,
-    public,
-    require_config,
+    require_deployment,
     require_environment,
     undeploy,
 )
-from specfake.behaviours.humanloop.datasets import drop_dataset
-from specfake.behaviours.humanloop.evaluations import drop_project_evaluations
+from specfake.behaviours.humanloop.exceptions import Conflict, NotFound, unprocessable
 from specfake.behaviours.humanloop.experiments import experiment_view, require_experiment, sample_config
 from specfake.behaviours.humanloop.finetunes import FINETUNES
 from specfake.behaviours.humanloop.logs import forget_log, logs_page
-from specfake.calls import Call, Handler
-from specfake.errors import ApiError, Conflict
+from specfake.behaviours.humanloop.runs import drop_project_evaluations
+from specfake.calls import Call
 from specfake.http import Reply
 
 DEFAULT_SIZE = 10
@@ -102,40 +100,38 @@ def upsert_feedback_types(project: dict[str, Any], requests: list[dict[str, Any]
 
 # -- CRUD ----------------------------------------------------------------------------------------
 
-
-def _create(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        body = call.body
-        if hl.project_by_name(call, body["name"]) is not None:
-            raise Conflict(f"A project named {body['name']!r} already exists")
-        project = hl.create_project(call, body["name"], directory_id=body.get("directory_id"))
-        if body.get("feedback_types"):
-            upsert_feedback_types(project, body["feedback_types"])
-            hl.put(call, PROJECTS, project["id"], project)
-        return Reply(201, project_view(hl, call, project))
-
-    return handle
+ops: Operations[HumanloopState] = Operations()
 
 
-def _list(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        query = call.query
-        found = hl.all(call, PROJECTS)
-        if query.get("filter"):
-            needle = query["filter"].lower()
-            found = [p for p in found if needle in p["name"].lower()]
-        if query.get("user_filter"):
-            found = [p for p in found if _has_user(p, query["user_filter"])]
-        if query.get("sort_by"):
-            key = query["sort_by"]
-            found = sorted(found, key=lambda p: p[key].lower() if key == "name" else p[key])
-        if query.get("order") == "desc":
-            found = list(reversed(found))
-        records = [project_view(hl, call, p) for p in found]
-        page, size = query.get("page"), query.get("size")
-        return Reply(200, page_envelope(records, 0 if page is None else page, size or DEFAULT_SIZE, base=0))
+@ops("projects_create")
+def create(hl: HumanloopState, call: Call) -> Reply:
+    body = call.body
+    if hl.project_by_name(call, body["name"]) is not None:
+        raise Conflict(f"A project named {body['name']!r} already exists")
+    project = hl.create_project(call, body["name"], directory_id=body.get("directory_id"))
+    if body.get("feedback_types"):
+        upsert_feedback_types(project, body["feedback_types"])
+        hl.put(call, PROJECTS, project["id"], project)
+    return Reply(201, project_view(hl, call, project))
 
-    return handle
+
+@ops("projects_list")
+def list_projects(hl: HumanloopState, call: Call) -> Reply:
+    query = call.query
+    found = hl.all(call, PROJECTS)
+    if query.get("filter"):
+        needle = query["filter"].lower()
+        found = [p for p in found if needle in p["name"].lower()]
+    if query.get("user_filter"):
+        found = [p for p in found if _has_user(p, query["user_filter"])]
+    if query.get("sort_by"):
+        key = query["sort_by"]
+        found = sorted(found, key=lambda p: p[key].lower() if key == "name" else p[key])
+    if query.get("order") == "desc":
+        found = list(reversed(found))
+    records = [project_view(hl, call, p) for p in found]
+    page, size = query.get("page"), query.get("size")
+    return Reply(200, page_envelope(records, 0 if page is None else page, size or DEFAULT_SIZE, base=0))
 
 
 def _has_user(project: dict[str, Any], needle: str) -> bool:
@@ -150,48 +146,44 @@ def _has_user(project: dict[str, Any], needle: str) -> bool:
     )
 
 
-def _get(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        return Reply(200, project_view(hl, call, _require(hl, call)))
-
-    return handle
+@ops("projects_get")
+def get(hl: HumanloopState, call: Call) -> Reply:
+    return Reply(200, project_view(hl, call, _require(hl, call)))
 
 
-def _update(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call)
-        body = call.body or {}
-        if body.get("active_config_id") and body.get("active_experiment_id"):
-            raise unprocessable(
-                ["body", "active_experiment_id"], "At most one of active_experiment_id and active_config_id"
-            )
-        name = body.get("name")
-        if name and name != project["name"]:
-            if hl.project_by_name(call, name) is not None:
-                raise Conflict(f"A project named {name!r} already exists")
-        env = default_environment(hl, call)
-        if body.get("active_config_id"):
-            config = require_config(hl, call, body["active_config_id"])
-            _check_owner(config, project)
-            deploy(hl, call, project, env, config_id=config["id"])
-        if body.get("active_experiment_id"):
-            experiment = require_experiment(hl, call, body["active_experiment_id"])
-            if experiment["project_id"] != project["id"]:
-                raise Conflict(f"Experiment {experiment['id']!r} belongs to another project")
-            deploy(hl, call, project, env, experiment_id=experiment["id"])
-        if name and name != project["name"]:
-            hl.delete(call, PROJECT_NAMES, project["name"])
-            hl.put(call, PROJECT_NAMES, name, {"id": project["id"]})
-            project["name"] = name
-        if body.get("positive_labels") is not None:
-            project["_positive_labels"] = body["positive_labels"]
-        if "directory_id" in body and body["directory_id"] is not None:
-            project["directory_id"] = body["directory_id"]
-        project["updated_at"] = hl.now()
-        hl.put(call, PROJECTS, project["id"], project)
-        return Reply(200, project_view(hl, call, project))
-
-    return handle
+@ops("projects_update")
+def update(hl: HumanloopState, call: Call) -> Reply:
+    project = _require(hl, call)
+    body = call.body or {}
+    if body.get("active_config_id") and body.get("active_experiment_id"):
+        raise unprocessable(
+            ["body", "active_experiment_id"], "At most one of active_experiment_id and active_config_id"
+        )
+    name = body.get("name")
+    if name and name != project["name"]:
+        if hl.project_by_name(call, name) is not None:
+            raise Conflict(f"A project named {name!r} already exists")
+    env = default_environment(hl, call)
+    if body.get("active_config_id"):
+        config = require_config(hl, call, body["active_config_id"])
+        _check_owner(config, project)
+        deploy(hl, call, project, env, config_id=config["id"])
+    if body.get("active_experiment_id"):
+        experiment = require_experiment(hl, call, body["active_experiment_id"])
+        if experiment["project_id"] != project["id"]:
+            raise Conflict(f"Experiment {experiment['id']!r} belongs to another project")
+        deploy(hl, call, project, env, experiment_id=experiment["id"])
+    if name and name != project["name"]:
+        hl.delete(call, PROJECT_NAMES, project["name"])
+        hl.put(call, PROJECT_NAMES, name, {"id": project["id"]})
+        project["name"] = name
+    if body.get("positive_labels") is not None:
+        project["_positive_labels"] = body["positive_labels"]
+    if "directory_id" in body and body["directory_id"] is not None:
+        project["directory_id"] = body["directory_id"]
+    project["updated_at"] = hl.now()
+    hl.put(call, PROJECTS, project["id"], project)
+    return Reply(200, project_view(hl, call, project))
 
 
 def _check_owner(config: dict[str, Any], project: dict[str, Any]) -> None:
@@ -199,190 +191,155 @@ def _check_owner(config: dict[str, Any], project: dict[str, Any]) -> None:
         raise Conflict(f"Model config {config['id']!r} belongs to another project")
 
 
-def _delete(hl: HumanloopState) -> Handler:
+@ops("projects_delete")
+def delete(hl: HumanloopState, call: Call) -> Reply:
     """A deleted project's children go with it, in the same request (so all or nothing): its logs,
     configs, experiments, deployments, datasets (with datapoints), finetunes and evaluations answer 404 after,
     as they would in the real service. Sessions span projects, so they stay, without its logs."""
-
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call)
-        pid = project["id"]
-        for log in hl.all(call, LOGS):
-            if log["project_id"] == pid:
-                forget_log(hl, call, log, recount=False)
-        for dataset in hl.all(call, DATASETS):
-            if dataset["project_id"] == pid:
-                drop_dataset(hl, call, dataset)
-        drop_project_evaluations(hl, call, pid)
-        for finetune in hl.all(call, FINETUNES):
-            if finetune["dataset"]["project_id"] == pid:
-                hl.delete(call, FINETUNES, finetune["id"])
-        for use in hl.all(call, PROJECT_CONFIGS):
-            if use["project_id"] == pid:
-                hl.delete(call, PROJECT_CONFIGS, f"{pid}:{use['config_id']}")
-                config = hl.get(call, CONFIGS, use["config_id"])
-                if config is not None:
-                    hl.delete(call, CONFIG_KEYS, f"{pid}:{config['_digest']}")
-                    hl.delete(call, CONFIGS, config["id"])
-        for experiment in hl.all(call, EXPERIMENTS):
-            if experiment["project_id"] == pid:
-                hl.delete(call, EXPERIMENTS, experiment["id"])
-        hl.delete(call, DEPLOYMENTS, pid)
-        hl.delete(call, PROJECT_NAMES, project["name"])
-        hl.delete(call, PROJECTS, pid)
-        return Reply(204)
-
-    return handle
+    project = _require(hl, call)
+    pid = project["id"]
+    for log in hl.all(call, LOGS):
+        if log["project_id"] == pid:
+            forget_log(hl, call, log, recount=False)
+    for dataset in hl.all(call, DATASETS):
+        if dataset["project_id"] == pid:
+            drop_dataset(hl, call, dataset)
+    drop_project_evaluations(hl, call, pid)
+    for finetune in hl.all(call, FINETUNES):
+        if finetune["dataset"]["project_id"] == pid:
+            hl.delete(call, FINETUNES, finetune["id"])
+    for use in hl.all(call, PROJECT_CONFIGS):
+        if use["project_id"] == pid:
+            hl.delete(call, PROJECT_CONFIGS, f"{pid}:{use['config_id']}")
+            config = hl.get(call, CONFIGS, use["config_id"])
+            if config is not None:
+                hl.delete(call, CONFIG_KEYS, f"{pid}:{config['_digest']}")
+                hl.delete(call, CONFIGS, config["id"])
+    for experiment in hl.all(call, EXPERIMENTS):
+        if experiment["project_id"] == pid:
+            hl.delete(call, EXPERIMENTS, experiment["id"])
+    hl.delete(call, DEPLOYMENTS, pid)
+    hl.delete(call, PROJECT_NAMES, project["name"])
+    hl.delete(call, PROJECTS, pid)
+    return Reply(204)
 
 
 # -- configs and deployments ---------------------------------------------------------------------
 
 
-def _list_configs(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call)
-        uses = [u for u in hl.all(call, PROJECT_CONFIGS) if u["project_id"] == project["id"]]
-        return Reply(200, [config_use(hl, call, project, u["config_id"]) for u in uses])
-
-    return handle
+@ops("projects_list_configs")
+def list_configs(hl: HumanloopState, call: Call) -> Reply:
+    project = _require(hl, call)
+    uses = [u for u in hl.all(call, PROJECT_CONFIGS) if u["project_id"] == project["id"]]
+    return Reply(200, [config_use(hl, call, project, u["config_id"]) for u in uses])
 
 
-def _get_active_config(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call)
-        env = require_environment(hl, call, call.query.get("environment"))
-        dep = deployment(hl, call, project["id"], env["id"])
-        if dep is None:
-            raise ApiError(
-                404, f"Project {project['name']!r} has nothing deployed to environment {env['name']!r}"
-            )
-        trial = experiment_id = None
-        config_id = dep.get("config_id")
-        if dep.get("experiment_id"):
-            experiment = require_experiment(hl, call, dep["experiment_id"])
-            config, trial = sample_config(hl, call, experiment)
-            config_id, experiment_id = config["id"], experiment["id"]
-        found = config_use(hl, call, project, str(config_id))
-        found.update(experiment_id=experiment_id, trial_id=trial, environment_id=env["id"])
-        return Reply(200, found)
-
-    return handle
+@ops("projects_get_active_config")
+def get_active_config(hl: HumanloopState, call: Call) -> Reply:
+    project = _require(hl, call)
+    env, dep = require_deployment(hl, call, project, call.query.get("environment"))
+    trial = experiment_id = None
+    config_id = dep.get("config_id")
+    if dep.get("experiment_id"):
+        experiment = require_experiment(hl, call, dep["experiment_id"])
+        config, trial = sample_config(hl, call, experiment)
+        config_id, experiment_id = config["id"], experiment["id"]
+    found = config_use(hl, call, project, str(config_id))
+    found.update(experiment_id=experiment_id, trial_id=trial, environment_id=env["id"])
+    return Reply(200, found)
 
 
-def _deactivate(hl: HumanloopState, what: str) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call)
-        env = require_environment(hl, call, call.query.get("environment"))
-        undeploy(hl, call, project["id"], env["id"], what)
-        return Reply(200, project_view(hl, call, project))
-
-    return handle
+def _deactivate(hl: HumanloopState, call: Call, what: str) -> Reply:
+    """Undeploy from the environment only if what is deployed there is a ``what``."""
+    project = _require(hl, call)
+    env = require_environment(hl, call, call.query.get("environment"))
+    undeploy(hl, call, project["id"], env["id"], what)
+    return Reply(200, project_view(hl, call, project))
 
 
-def _list_deployed(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call)
-        deployed = deployments_of(hl, call, project["id"])
-        envs = {e["id"]: e for e in environments(hl, call)}
-        return Reply(
-            200, [deployed_view(hl, call, project, envs[e], d) for e, d in deployed.items() if e in envs]
-        )
-
-    return handle
+@ops("projects_deactivate_config")
+def deactivate_config(hl: HumanloopState, call: Call) -> Reply:
+    return _deactivate(hl, call, "config")
 
 
-def _deploy(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call, "project_id")
-        body = call.body or {}
-        config_id, experiment_id = body.get("config_id"), body.get("experiment_id")
-        if bool(config_id) == bool(experiment_id):
-            raise unprocessable(["body", "config_id"], "Give exactly one of config_id and experiment_id")
-        if config_id:
-            _check_owner(require_config(hl, call, config_id), project)
+@ops("projects_deactivate_experiment")
+def deactivate_experiment(hl: HumanloopState, call: Call) -> Reply:
+    return _deactivate(hl, call, "experiment")
+
+
+@ops("projects_list_deployed_configs")
+def list_deployed_configs(hl: HumanloopState, call: Call) -> Reply:
+    project = _require(hl, call)
+    deployed = deployments_of(hl, call, project["id"])
+    envs = {e["id"]: e for e in environments(hl, call)}
+    return Reply(
+        200, [deployed_view(hl, call, project, envs[e], d) for e, d in deployed.items() if e in envs]
+    )
+
+
+@ops("projects_deploy_config")
+def deploy_config(hl: HumanloopState, call: Call) -> Reply:
+    project = _require(hl, call, "project_id")
+    body = call.body or {}
+    config_id, experiment_id = body.get("config_id"), body.get("experiment_id")
+    if bool(config_id) == bool(experiment_id):
+        raise unprocessable(["body", "config_id"], "Give exactly one of config_id and experiment_id")
+    if config_id:
+        _check_owner(require_config(hl, call, config_id), project)
+    elif experiment_id:  # exactly one of them is given
+        experiment = require_experiment(hl, call, experiment_id)
+        if experiment["project_id"] != project["id"]:
+            raise Conflict(f"Experiment {experiment_id!r} belongs to another project")
+    targets = []
+    for i, request in enumerate(body.get("environments") or [None]):
+        if request is None:
+            env = default_environment(hl, call)
         else:
-            experiment = require_experiment(hl, call, experiment_id)
-            if experiment["project_id"] != project["id"]:
-                raise Conflict(f"Experiment {experiment_id!r} belongs to another project")
-        targets = []
-        for i, request in enumerate(body.get("environments") or [None]):
-            if request is None:
-                env = default_environment(hl, call)
-            else:
-                env = find_environment(hl, call, request["id"], name=request.get("name"), create=True)
-                if env is None:
-                    raise ApiError(404, f"Environment {request['id']!r} not found (body.environments.{i}.id)")
-            targets.append(env)
-        out = []
-        for env in targets:
-            deploy(hl, call, project, env, config_id=config_id, experiment_id=experiment_id)
-            out.append(deployed_view(hl, call, project, env, deployment(hl, call, project["id"], env["id"])))
-        return Reply(200, out)
-
-    return handle
+            found = find_environment(hl, call, request["id"], name=request.get("name"), create=True)
+            if found is None:
+                raise NotFound(f"Environment {request['id']!r} not found (body.environments.{i}.id)")
+            env = found
+        targets.append(env)
+    out = []
+    for env in targets:
+        deploy(hl, call, project, env, config_id=config_id, experiment_id=experiment_id)
+        out.append(deployed_view(hl, call, project, env, deployment(hl, call, project["id"], env["id"])))
+    return Reply(200, out)
 
 
-def _delete_deployed(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call, "project_id")
-        env = find_environment(hl, call, call.path["environment_id"])
-        if env is None:
-            raise not_found("Environment", call.path["environment_id"])
-        undeploy(hl, call, project["id"], env["id"])
-        return Reply(200, {})
-
-    return handle
+@ops("projects_delete_deployed_config")
+def delete_deployed_config(hl: HumanloopState, call: Call) -> Reply:
+    project = _require(hl, call, "project_id")
+    env = find_environment(hl, call, call.path["environment_id"])
+    if env is None:
+        raise NotFound.id("Environment", call.path["environment_id"])
+    undeploy(hl, call, project["id"], env["id"])
+    return Reply(200, {})
 
 
 # -- feedback types and export -------------------------------------------------------------------
 
 
-def _create_feedback_type(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call)
-        if any(t["type"] == call.body["type"] for t in project["feedback_types"]):
-            raise Conflict(f"Feedback type {call.body['type']!r} already exists in this project")
-        (created,) = upsert_feedback_types(project, [call.body])
-        hl.put(call, PROJECTS, project["id"], project)
-        return Reply(201, created)
-
-    return handle
+@ops("projects_create_feedback_type")
+def create_feedback_type(hl: HumanloopState, call: Call) -> Reply:
+    project = _require(hl, call)
+    if any(t["type"] == call.body["type"] for t in project["feedback_types"]):
+        raise Conflict(f"Feedback type {call.body['type']!r} already exists in this project")
+    (created,) = upsert_feedback_types(project, [call.body])
+    hl.put(call, PROJECTS, project["id"], project)
+    return Reply(201, created)
 
 
-def _update_feedback_types(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call)
-        upsert_feedback_types(project, call.body)
-        project["updated_at"] = hl.now()
-        hl.put(call, PROJECTS, project["id"], project)
-        return Reply(200, project["feedback_types"])
-
-    return handle
+@ops("projects_update_feedback_types")
+def update_feedback_types(hl: HumanloopState, call: Call) -> Reply:
+    project = _require(hl, call)
+    upsert_feedback_types(project, call.body)
+    project["updated_at"] = hl.now()
+    hl.put(call, PROJECTS, project["id"], project)
+    return Reply(200, project["feedback_types"])
 
 
-def _export(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project = _require(hl, call)
-        return Reply(200, logs_page(hl, call, project["id"], EXPORT_SIZE))
-
-    return handle
-
-
-def handlers(hl: HumanloopState) -> dict[str, Handler]:
-    return {
-        "projects_create": _create(hl),
-        "projects_list": _list(hl),
-        "projects_get": _get(hl),
-        "projects_update": _update(hl),
-        "projects_delete": _delete(hl),
-        "projects_list_configs": _list_configs(hl),
-        "projects_get_active_config": _get_active_config(hl),
-        "projects_deactivate_config": _deactivate(hl, "config"),
-        "projects_deactivate_experiment": _deactivate(hl, "experiment"),
-        "projects_list_deployed_configs": _list_deployed(hl),
-        "projects_deploy_config": _deploy(hl),
-        "projects_delete_deployed_config": _delete_deployed(hl),
-        "projects_create_feedback_type": _create_feedback_type(hl),
-        "projects_update_feedback_types": _update_feedback_types(hl),
-        "projects_export": _export(hl),
-    }
+@ops("projects_export")
+def export(hl: HumanloopState, call: Call) -> Reply:
+    project = _require(hl, call)
+    return Reply(200, logs_page(hl, call, project["id"], EXPORT_SIZE))

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from specfake.behaviours import Operations
 from specfake.behaviours.humanloop.common import (
     PROJECTS,
     SESSION_REFS,
     SESSIONS,
     HumanloopState,
-    not_found,
     page_envelope,
-    unprocessable,
 )
-from specfake.calls import Call, Handler
+from specfake.behaviours.humanloop.exceptions import NotFound, unprocessable
+from specfake.calls import Call
 from specfake.http import Reply
 
 DEFAULT_SIZE = 10
@@ -52,7 +52,7 @@ def resolve_session(hl: HumanloopState, call: Call, body: dict[str, Any], loc: l
         )
     if session_id:
         if hl.get(call, SESSIONS, session_id) is None:
-            raise not_found("Session", session_id)
+            raise NotFound.id("Session", session_id)
         return str(session_id)
     if reference:
         ref = hl.get(call, SESSION_REFS, reference)
@@ -90,42 +90,33 @@ def session_view(hl: HumanloopState, call: Call, session: dict[str, Any]) -> dic
     return {**session, "projects": projects}
 
 
-def _create(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        return Reply(201, {"id": create_session(hl, call)["id"]})
+# -- operations ----------------------------------------------------------------------------------
 
-    return handle
+ops: Operations[HumanloopState] = Operations()
 
 
-def _list(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        project_id = call.query.get("project_id")
-        hl.require(call, PROJECTS, project_id, "Project")
-        page = call.query.get("page")
-        size = call.query.get("size")
-        page = 1 if page is None else page
-        size = DEFAULT_SIZE if size is None else size
-        records = [
-            session_view(hl, call, s)
-            for s in hl.all(call, SESSIONS)
-            if any(p["id"] == project_id for p in s["projects"])
-        ]
-        return Reply(200, page_envelope(records, page, size, base=1))
-
-    return handle
+@ops("sessions_create")
+def create(hl: HumanloopState, call: Call) -> Reply:
+    return Reply(201, {"id": create_session(hl, call)["id"]})
 
 
-def _get(hl: HumanloopState) -> Handler:
-    def handle(call: Call) -> Reply:
-        session = hl.require(call, SESSIONS, call.path["id"], "Session")
-        return Reply(200, session_view(hl, call, session))
+@ops("sessions_list")
+def list_sessions(hl: HumanloopState, call: Call) -> Reply:
+    project_id = call.query["project_id"]
+    hl.require(call, PROJECTS, project_id, "Project")
+    page = call.query.get("page")
+    size = call.query.get("size")
+    page = 1 if page is None else page
+    size = DEFAULT_SIZE if size is None else size
+    records = [
+        session_view(hl, call, s)
+        for s in hl.all(call, SESSIONS)
+        if any(p["id"] == project_id for p in s["projects"])
+    ]
+    return Reply(200, page_envelope(records, page, size, base=1))
 
-    return handle
 
-
-def handlers(hl: HumanloopState) -> dict[str, Handler]:
-    return {
-        "sessions_create": _create(hl),
-        "sessions_list": _list(hl),
-        "sessions_get": _get(hl),
-    }
+@ops("sessions_get")
+def get(hl: HumanloopState, call: Call) -> Reply:
+    session = hl.require(call, SESSIONS, call.path["id"], "Session")
+    return Reply(200, session_view(hl, call, session))
