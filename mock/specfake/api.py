@@ -90,10 +90,7 @@ class MountedApi:
         self.context.options = self.context.options.changed(changes)
         return self.context.options
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        await self.serve(scope, receive, send, path)
-
-    async def serve(
+    async def __call__(
         self, scope: Scope, receive: Receive, send: Send, path: str, *, record: bool = True
     ) -> None:
         """Answer one request (``path`` below the prefix); ``record``: keep it in the journal

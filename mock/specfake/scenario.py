@@ -157,7 +157,7 @@ async def call_in_process(
         elif message["type"] == "http.response.body":
             out["body"] += message.get("body", b"")
 
-    await api.serve(scope, receive, send, path, record=False)
+    await api(scope, receive, send, path, record=False)
     payload = bytes(out["body"])
     if not payload:
         return out["status"], None

@@ -69,10 +69,14 @@ class MemoryStore:
         """Hook: a tenant was created from the template."""
 
     def get(self, tenant: str, kind: str, key: str) -> dict[str, Any] | None:
-        with self._lock:  # the hot read: a known tenant costs no call, a missing bucket no new dict
-            data = self._data.get(tenant)
-            bucket = (data if data is not None else self._tenant(tenant)).get(kind)
-            return None if bucket is None else bucket.get(key)
+        # The hot read. A known tenant is read without the lock: each dict read is atomic, and
+        # every write happens on the event-loop thread, so no reader sees half a write.
+        data = self._data.get(tenant)
+        if data is None:
+            with self._lock:
+                data = self._tenant(tenant)
+        bucket = data.get(kind)
+        return None if bucket is None else bucket.get(key)
 
     def list(self, tenant: str, kind: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -106,6 +110,8 @@ class MemoryStore:
             return value
 
     def commit(self) -> None:
+        if not self._undo:  # a read-only request: nothing to forget
+            return
         with self._lock:
             self._undo.clear()
 
