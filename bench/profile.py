@@ -32,12 +32,24 @@ def make_app(clock: SteppingClock | None = None) -> SpecfakeApp:
 
 
 async def call(
-    app: SpecfakeApp, method: str, path: str, query: bytes = b"", body: bytes = b""
+    app: SpecfakeApp,
+    method: str,
+    path: str,
+    query: bytes = b"",
+    body: bytes = b"",
+    sent_headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
-    """One request through the app; returns (status, body)."""
-    headers = [(b"host", b"127.0.0.1"), (b"x-api-key", KEY.encode()), (b"user-agent", b"bench")]
+    """One request through the app; returns (status, body). ``sent_headers`` (lower-case names)
+    replace the bench's own key and JSON content type."""
+    headers = [(b"host", b"127.0.0.1"), (b"user-agent", b"bench")]
+    if sent_headers is not None:
+        headers += [(k.encode(), v.encode()) for k, v in sent_headers.items()]
+    else:
+        headers.append((b"x-api-key", KEY.encode()))
+        if body:
+            headers.append((b"content-type", b"application/json"))
     if body:
-        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers.append((b"content-length", str(len(body)).encode()))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},

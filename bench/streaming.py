@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 
+from bench.measure import gap_errors, paced_cassette, paced_request, timed_post
 from specfake.app import create_app
 from specfake.server import LiveServer
 from specfake.streaming.cassette import CassetteLibrary
 from specfake.streaming.handler import cassette_handler
-from specfake.streaming.measure import gap_errors, paced_cassette, paced_request, timed_post
 
 TARGETS = {"gap_median_ms": 5.0, "gap_p95_ms": 15.0, "ttfb_ms": 20.0}
 KEY = {"X-API-KEY": "bench-key"}

@@ -24,7 +24,7 @@ from specfake.errors import ApiError
 from specfake.http import BodyTooLarge, Reply, header_map, query_map, read_body, send_reply
 from specfake.journal import JOURNAL_SIZE, Journal
 from specfake.options import Options
-from specfake.pipeline import DEFAULT_MAX_BODY, RequestPipeline, Violation, refusal
+from specfake.pipeline import DEFAULT_MAX_BODY, Refusal, RequestPipeline
 from specfake.resources import ResourceLayer
 from specfake.store import MemoryStore, Store
 from specfake.streaming.settings import Streams
@@ -129,15 +129,8 @@ class MountedApi:
         if path == "/openapi.json" and method == "GET":
             return self._openapi
         pipeline = self.pipeline
-        match = pipeline.route(method, path)
-        if isinstance(match, Violation):
-            raise refusal([match])
-        op = match.target
-        assert op is not None  # route() answers a wrong method with a violation
-        api_key = pipeline.authenticate(op, headers)
-        if isinstance(api_key, Violation):
-            raise refusal([api_key])
-        seen[0] = api_key
+        op, params = pipeline.route(method, path)  # a Refusal is answered as any ApiError
+        api_key = seen[0] = pipeline.authenticate(op, headers)
         raw_body = b""
         # An operation without a request body, asked without Content-Length or Transfer-Encoding
         # (in HTTP/1.1: with no body), is not read: a receive round saved on every GET.
@@ -145,13 +138,13 @@ class MountedApi:
             try:
                 raw_body = await read_body(receive, self.max_body)
             except BodyTooLarge:
-                raise refusal([pipeline.too_large()]) from None
+                raise pipeline.too_large() from None
             seen[1] = raw_body
         path_values, query_values, body, violations = pipeline.validate(
-            op, match.params, query_map(scope), headers, raw_body
+            op, params, query_map(scope), headers, raw_body
         )
         if violations:
-            raise refusal(violations)
+            raise Refusal(violations)
         call = Call(
             operation=op.operation,
             path=path_values,

@@ -3,10 +3,11 @@
 The steps follow FastAPI, which both real services run on: route (an unknown path is a 404, a
 wrong method a 405 with ``Allow``), authenticate (401), the body's size (413), then parameters,
 content type, JSON and schema (one 422 naming every offending field). Each step gives typed
-`Violation`s: the fake answers the first (every 422 of a request together), the client checker
-(`judge`) reports them all, plus *advisories*: what a server accepts but a careful client would
-not send, such as a field the contract does not name (FastAPI ignores it, so a misspelled optional
-field silently does nothing), a JSON body without a Content-Type, or a body on a GET.
+`Violation`s: a step that refuses a request raises them in a `Refusal`, which is the fake's answer
+(the first violation's status; every 422 of a request together), and the client checker (`judge`)
+collects them all, plus *advisories*: what a server accepts but a careful client would not send,
+such as a field the contract does not name (FastAPI ignores it, so a misspelled optional field
+silently does nothing), a JSON body without a Content-Type, or a body on a GET.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from specfake.contract import is_json, media_type
-from specfake.errors import ApiError, FieldError, Loc, RequestValidationError
+from specfake.errors import ApiError, FieldError, Loc
 from specfake.http import parse_query
-from specfake.routing import Match
 from specfake.shapes import closest, unknown_fields
 
 if TYPE_CHECKING:
@@ -69,15 +69,20 @@ class Violation:
         return FieldError(self.loc, self.msg, self.type)
 
 
-def refusal(violations: list[Violation]) -> ApiError:
-    """The fake's answer to a refused request: the first violation's status; a 422 lists every
-    field, in FastAPI's shape (advisories never reach a client)."""
-    first = next(v for v in violations if v.status is not None)
-    if first.status == 422:
-        return RequestValidationError(v.field_error() for v in violations if v.status == 422)
-    if first.status == 405:
-        return ApiError(405, first.msg, {"allow": ", ".join(first.allow)})
-    return ApiError(first.status or 400, first.msg)
+class Refusal(ApiError):
+    """A refused request: the fake's answer is the first violation's status, and a 422 lists every
+    field of the request's 422s in FastAPI's shape (advisories never reach a client)."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        first = next(v for v in violations if v.status is not None)
+        status = first.status or 400
+        if status == 422:  # as RequestValidationError answers
+            super().__init__(422, [v.field_error().entry() for v in violations if v.status == 422])
+        elif status == 405:
+            super().__init__(405, first.msg, {"allow": ", ".join(first.allow)})
+        else:
+            super().__init__(status, first.msg)
 
 
 class RequestPipeline:
@@ -99,19 +104,19 @@ class RequestPipeline:
 
     # -- the steps, in order -----------------------------------------------------------------------
 
-    def route(self, method: str, path: str) -> Match[CompiledOperation] | Violation:
-        """The matched operation (``target`` is never None), or a 404/405 violation."""
+    def route(self, method: str, path: str) -> tuple[CompiledOperation, dict[str, str]]:
+        """The operation and its path parameters; a `Refusal` (404, 405) when there is none."""
         match = self.compiled.router.match(path, method)
+        if match is not None and match.target is not None:
+            return match.target, match.params
         if match is None:
-            return Violation(404, "unknown_path", ("path",), "Not Found")
-        if match.target is None:
-            allowed = match.allowed
-            return Violation(405, "method_not_allowed", ("method",), "Method Not Allowed", allow=allowed)
-        return match
+            raise Refusal([Violation(404, "unknown_path", ("path",), "Not Found")])
+        wrong = Violation(405, "method_not_allowed", ("method",), "Method Not Allowed", allow=match.allowed)
+        raise Refusal([wrong])
 
-    def authenticate(self, op: CompiledOperation, headers: Mapping[str, str]) -> str | Violation:
-        """The API key (the tenant; "" when the operation needs none), or a 401 violation.
-        ``headers``: lower-cased names, as ASGI gives them."""
+    def authenticate(self, op: CompiledOperation, headers: Mapping[str, str]) -> str:
+        """The API key (the tenant; "" when the operation needs none); a `Refusal` (401) without
+        one the fake accepts. ``headers``: lower-cased names, as ASGI gives them."""
         if not op.key_headers:
             return ""
         for name in op.key_headers:
@@ -121,13 +126,14 @@ class RequestPipeline:
         else:
             header = op.key_headers[0]
             message = f"Not authenticated: send an API key in the {header} header"
-            return Violation(401, "auth", ("header", header), message, "missing")
+            raise Refusal([Violation(401, "auth", ("header", header), message, "missing")])
         if self.api_keys is not None and key not in self.api_keys:
-            return Violation(401, "auth", ("header", name), "Invalid API key")
+            raise Refusal([Violation(401, "auth", ("header", name), "Invalid API key")])
         return key
 
-    def too_large(self) -> Violation:
-        return Violation(413, "body_too_large", ("body",), f"Request body larger than {self.max_body} bytes")
+    def too_large(self) -> Refusal:
+        message = f"Request body larger than {self.max_body} bytes"
+        return Refusal([Violation(413, "body_too_large", ("body",), message)])
 
     def validate(
         self,
@@ -211,21 +217,20 @@ class RequestPipeline:
     ) -> list[Violation]:
         """Every way this request breaks the contract, advisories included ([]: it is fine).
         ``path`` is below the contract's prefix; ``headers`` may be in any case."""
-        method = method.upper()
-        found = self.route(method, path)
-        if isinstance(found, Violation):
-            return [found]
-        op = found.target
-        assert op is not None  # route() answers a wrong method with a violation
+        try:
+            op, params = self.route(method.upper(), path)
+        except Refusal as refused:
+            return list(refused.violations)
         lower = {k.lower(): v for k, v in (headers or {}).items()}
         out: list[Violation] = []
-        key = self.authenticate(op, lower)
-        if isinstance(key, Violation):
-            out.append(key)
+        try:
+            self.authenticate(op, lower)
+        except Refusal as refused:
+            out.extend(refused.violations)
         raw = body.encode() if isinstance(body, str) else (body or b"")
         queries = dict(query) if isinstance(query, Mapping) else parse_query(query)
         *_, violations = self.validate(
-            op, found.params, queries, lower, raw, advisories=True, allow_extra_fields=allow_extra_fields
+            op, params, queries, lower, raw, advisories=True, allow_extra_fields=allow_extra_fields
         )
         out.extend(violations)
         return out

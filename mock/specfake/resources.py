@@ -14,7 +14,7 @@ from typing import Any
 from specfake.answers import ContractAnswers
 from specfake.calls import Call, Handler
 from specfake.contract import Contract, Operation
-from specfake.errors import ApiError
+from specfake.errors import NotFound
 from specfake.generate import GenContext
 from specfake.http import Reply
 from specfake.ids import seeded_hex, seeded_uuid
@@ -149,7 +149,7 @@ class ResourceLayer:
                     body["id"] = _id_like(body["id"], key)
                     return Reply(reply.status, body=body)
                 return reply
-            raise ApiError(404, f"{operation_id}: no such resource")
+            raise NotFound(f"{operation_id}: no such resource")
 
         return act
 

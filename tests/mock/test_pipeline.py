@@ -16,7 +16,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from specfake.app import SpecfakeApp, create_app
+from bench.profile import call
+from specfake.app import create_app
 from specfake.http import dump_json
 from specfake.pipeline import RequestPipeline, Violation
 from specfake.strategies import Request, requests
@@ -28,29 +29,9 @@ APP = create_app(["sgp", NOTES], api_keys=KEYS)
 JUNK = st.one_of(st.integers(), st.text(max_size=4), st.none(), st.lists(st.integers(), max_size=2))
 
 
-async def _call(
-    app: SpecfakeApp, method: str, path: str, query: bytes, headers: dict[str, str], body: bytes
-) -> Any:
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 1),
-    }
-    sent: list[Any] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    payload = b"".join(m.get("body", b"") for m in sent[1:])
-    return sent[0]["status"], orjson.loads(payload) if payload.startswith((b"{", b"[")) else None
+def _call(method: str, path: str, query: bytes, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    status, payload = asyncio.run(call(APP, method, path, query, body, headers))
+    return status, orjson.loads(payload) if payload.startswith((b"{", b"[")) else None
 
 
 @st.composite
@@ -80,12 +61,12 @@ def exchanges(draw: st.DrawFn, name: str) -> tuple[str, str, bytes, dict[str, st
     return method, path, query, headers, raw
 
 
-def _agree(app: SpecfakeApp, name: str, exchange: tuple[str, str, bytes, dict[str, str], bytes]) -> None:
+def _agree(name: str, exchange: tuple[str, str, bytes, dict[str, str], bytes]) -> None:
     method, path, query, headers, raw = exchange
-    api = app.api(name)
+    api = APP.api(name)
     judged = RequestPipeline(api.compiled, api_keys=frozenset(KEYS)).judge(method, path, query, headers, raw)
     enforced = [v for v in judged if v.status is not None]
-    status, answer = asyncio.run(_call(app, method, api.prefix + path, query, headers, raw))
+    status, answer = _call(method, api.prefix + path, query, headers, raw)
     if enforced:
         assert status == enforced[0].status, (exchange, enforced, answer)
         if status == 422:
@@ -99,7 +80,7 @@ def _agree(app: SpecfakeApp, name: str, exchange: tuple[str, str, bytes, dict[st
 @SETTINGS
 @given(data=st.data())
 def test_the_fake_answers_what_the_checker_finds_sgp(data: st.DataObject) -> None:
-    _agree(APP, "sgp", data.draw(exchanges("sgp")))
+    _agree("sgp", data.draw(exchanges("sgp")))
 
 
 @SETTINGS
@@ -107,7 +88,7 @@ def test_the_fake_answers_what_the_checker_finds_sgp(data: st.DataObject) -> Non
 def test_the_fake_answers_what_the_checker_finds_for_a_contract_without_behaviour(
     data: st.DataObject,
 ) -> None:
-    _agree(APP, "notes", data.draw(exchanges("notes")))
+    _agree("notes", data.draw(exchanges("notes")))
 
 
 def test_advisories_are_reported_but_never_enforced() -> None:
@@ -122,7 +103,7 @@ def test_advisories_are_reported_but_never_enforced() -> None:
     ]
     assert all(isinstance(v, Violation) for v in found)
     body = b'{"title": "t", "body": "b", "titel": 1}'
-    status, _ = asyncio.run(_call(APP, "POST", api.prefix + "/notes", b"sort=up", headers, body))
+    status, _ = _call("POST", api.prefix + "/notes", b"sort=up", headers, body)
     assert status == 201  # what the fake ignores, it ignores
 
 

@@ -1,5 +1,5 @@
 """Shared by the streaming tests: a live fake with injected handlers, request bodies, samples.
-(Timing is measured with ``specfake.streaming.measure``.)"""
+(Timing is measured with ``bench.measure``.)"""
 
 from __future__ import annotations
 

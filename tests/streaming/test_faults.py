@@ -11,8 +11,8 @@ import httpx
 import pytest
 from humanloop import Humanloop
 
+from bench.measure import timed_post
 from specfake.streaming.faults import MALFORMED, StreamFaults, build_plan
-from specfake.streaming.measure import timed_post
 from specfake.streaming.sse import parse_events
 from tests.streaming.helpers import KEY, chat_body, generation_handler, sample, served
 

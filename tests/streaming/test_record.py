@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from bench.measure import Timed, timed_post
 from specfake.app import create_app
 from specfake.record import RecordingProxy, add_record_parser, main_record
 from specfake.server import LiveServer
 from specfake.streaming.cassette import Cassette, CassetteLibrary
 from specfake.streaming.faults import StreamCut
 from specfake.streaming.handler import cassette_handler
-from specfake.streaming.measure import Timed, timed_post
 from specfake.streaming.redact import REDACTED
 
 UPSTREAM_KEY = "hl_sk_upstream_0123456789abcdef"

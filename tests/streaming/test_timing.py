@@ -7,9 +7,9 @@ import statistics
 
 import httpx
 
+from bench.measure import gap_errors, paced_cassette, paced_request, timed_post
 from specfake.streaming.cassette import CassetteLibrary
 from specfake.streaming.handler import cassette_handler
-from specfake.streaming.measure import gap_errors, paced_cassette, paced_request, timed_post
 from tests.streaming.helpers import KEY, served
 
 

@@ -12,7 +12,7 @@ import inspect
 from typing import Any
 
 from specfake.calls import Call, Handler
-from specfake.errors import ApiError
+from specfake.errors import NotFound
 from specfake.http import Reply
 from specfake.streaming.cassette import Cassette, CassetteLibrary
 from specfake.streaming.faults import StreamFaults
@@ -71,7 +71,7 @@ def cassette_handler(
         if cassette is not None:
             return cassette_reply(cassette, call, speed)
         if fallback is None:
-            raise ApiError(404, f"No recording matches this {call.operation.operation_id} request")
+            raise NotFound(f"No recording matches this {call.operation.operation_id} request")
         result = fallback(call)
         return await result if inspect.isawaitable(result) else result
 

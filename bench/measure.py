@@ -1,6 +1,7 @@
 """Measuring a stream as a client sees it over a real socket: when the headers and each event
 arrive. Used by the timing tests and ``bench/streaming.py`` (in-process test clients buffer the
-whole body, so they cannot see timing)."""
+whole body, so they cannot see timing); it measures the built-in Humanloop streams, so it lives
+with the bench, not in the engine."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def paced_cassette(count: int = 20, low_ms: float = 20.0, high_ms: float = 80.0,
         name=f"paced-{count}",
         request=CassetteRequest.of("humanloop", "chats_create", paced_request()),
         chunks=chunks,
-        source=f"specfake.streaming.measure.paced_cassette(seed={seed})",
+        source=f"bench.measure.paced_cassette(seed={seed})",
     )
 
 
