@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from specfake.errors import ApiError, FieldError, RequestValidationError
+from specfake.errors import ApiError, FieldError, RequestValidationError, unprocessable
+from specfake.fault_rules import RuleError
 from specfake.options import OptionError
 from specfake.store import check_snapshot
 
@@ -39,6 +40,8 @@ class AdminApi:
             Route("/__admin/options", self.options, methods=["GET", "PUT"]),
             Route("/__admin/journal", self.journal, methods=["GET"]),
             Route("/__admin/journal", self.clear_journal, methods=["DELETE"]),
+            Route("/__admin/faults", self.faults, methods=["GET", "POST", "DELETE"]),
+            Route("/__admin/faults/{rule_id}", self.remove_fault, methods=["DELETE"]),
         ]
 
     def _refused(self, request: Request) -> Response | None:
@@ -70,6 +73,8 @@ class AdminApi:
                     "GET|PUT /__admin/options?contract=NAME": "behaviour options ({name: value}; '' unsets)",
                     "GET /__admin/journal[?contract=NAME][&tenant=KEY][&limit=N]": "recent requests",
                     "DELETE /__admin/journal": "empty the journal",
+                    "GET|POST|DELETE /__admin/faults": "fault rules: list (with counts), add, clear",
+                    "DELETE /__admin/faults/{id}": "remove one fault rule",
                 },
                 "contracts": sorted(api.contract.name for api in self.app.apis),
             }
@@ -159,6 +164,41 @@ class AdminApi:
         entries.sort(key=lambda e: e.at)
         shown = entries[-limit:] if limit > 0 else []
         return JSONResponse({"entries": [entry.to_json() for entry in shown]})
+
+    async def faults(self, request: Request) -> Response:
+        """Fault rules: ``GET`` lists them with their counts, ``POST`` adds one (or a list of them,
+        all or none), ``DELETE`` removes all."""
+        if refused := self._refused(request):
+            return refused
+        rules = self.app.fault_rules
+        if request.method == "DELETE":
+            rules.clear()
+            return Response(status_code=204)
+        if request.method == "POST":
+            try:
+                given = orjson.loads(await request.body())
+            except orjson.JSONDecodeError as exc:
+                return _error(unprocessable(("body",), f"not JSON: {exc}", "json_invalid"))
+            specs = given if isinstance(given, list) else [given]
+            added = []
+            for number, spec in enumerate(specs):
+                try:
+                    added.append(rules.add(spec))
+                except RuleError as exc:
+                    for rule in added:  # all or none
+                        rules.remove(rule.id)
+                    loc = ("body", number, *exc.loc) if isinstance(given, list) else ("body", *exc.loc)
+                    return _error(unprocessable(loc, exc.message))
+            return JSONResponse({"rules": [rule.to_json() for rule in added]}, 201)
+        return JSONResponse({"rules": [rule.to_json() for rule in rules.rules]})
+
+    async def remove_fault(self, request: Request) -> Response:
+        if refused := self._refused(request):
+            return refused
+        rule_id = request.path_params["rule_id"]
+        if not self.app.fault_rules.remove(rule_id):
+            return JSONResponse({"detail": f"no fault rule {rule_id!r}"}, 404)
+        return Response(status_code=204)
 
     async def clear_journal(self, request: Request) -> Response:
         if refused := self._refused(request):

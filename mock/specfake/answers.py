@@ -14,6 +14,9 @@ import orjson
 from specfake.contract import is_json
 from specfake.generate import GenContext, Maker, SchemaCompiler
 from specfake.http import Reply
+from specfake.streaming.faults import build_plan
+from specfake.streaming.replay import play
+from specfake.streaming.sse import event
 
 if TYPE_CHECKING:
     from specfake.calls import Call
@@ -55,7 +58,7 @@ class ContractAnswers:
         op = call.operation
         stream = self._stream.get(op.operation_id)
         if stream is not None and isinstance(call.body, dict) and call.body.get(stream[0]) is True:
-            return Reply(200, stream=self._events(stream[1], call.seed))
+            return Reply(200, stream=self._events(stream[1], call))
         status, raw, maker = self._json[op.operation_id]
         if raw is not None:
             return Reply(status, raw=raw)
@@ -70,7 +73,8 @@ class ContractAnswers:
             return orjson.loads(reply.raw)
         return reply.body
 
-    async def _events(self, maker: Maker, seed: int) -> AsyncIterator[bytes]:
-        ctx = GenContext(seed)
-        for _ in range(3):
-            yield b"data: " + orjson.dumps(maker(ctx)) + b"\n\n"
+    def _events(self, maker: Maker, call: Call) -> AsyncIterator[bytes]:
+        """Three generated events, sent at once, broken as the call's stream faults say."""
+        ctx = GenContext(call.seed)
+        timeline = [(0.0, event(maker(ctx))) for _ in range(3)]
+        return play(build_plan(timeline, call.stream_faults), 0.0)

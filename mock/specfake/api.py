@@ -8,9 +8,11 @@ committed when it returns and rolled back when it raises, so a refused request l
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -21,12 +23,16 @@ from specfake.calls import Call, Handler
 from specfake.clock import Clock
 from specfake.contract import Contract
 from specfake.errors import ApiError
+from specfake.fault_rules import FaultRules
+from specfake.faults import HEADER as FAULT_HEADER
+from specfake.faults import ConnectionReset, Fault, error_reply, reset_connection, send_shaped
 from specfake.http import BodyTooLarge, Reply, header_map, query_map, read_body, send_reply
 from specfake.journal import JOURNAL_SIZE, Journal
 from specfake.options import Options
 from specfake.pipeline import DEFAULT_MAX_BODY, Refusal, RequestPipeline
 from specfake.resources import ResourceLayer
 from specfake.store import MemoryStore, Store
+from specfake.streaming.faults import StreamFaults
 from specfake.streaming.settings import Streams
 from specfake.streaming.shape import PLAIN
 
@@ -47,6 +53,8 @@ class MountedApi:
         options: Options | Mapping[str, str] | None = None,
         journal: Journal | None = None,
         journal_size: int = JOURNAL_SIZE,
+        fault_rules: FaultRules | None = None,
+        request_ids: Iterator[int] | None = None,
     ) -> None:
         self.contract = contract
         self.name = contract.name
@@ -70,6 +78,9 @@ class MountedApi:
         shape = self.behaviour.streams if self.behaviour is not None else None
         self.context.streams = Streams(contract.name, shape or PLAIN, lambda: self.context.options)
         self.journal = journal if journal is not None else Journal(journal_size)
+        self.fault_rules = fault_rules if fault_rules is not None else FaultRules(seed)
+        self.errors = self.behaviour.errors if self.behaviour is not None else ApiError
+        self._request_ids = request_ids if request_ids is not None else itertools.count(1)
         chosen = {
             **self.resources.handlers(),
             **(self.behaviour.bind(self.context) if self.behaviour is not None else {}),
@@ -95,13 +106,19 @@ class MountedApi:
     ) -> None:
         """Answer one request (``path`` below the prefix); ``record``: keep it in the journal
         (in-process calls such as a scenario's are not requests the fake received)."""
-        seen: list[Any] = ["", b"", {}]  # the tenant, the body and the headers, for the journal
+        # The tenant, the body, the headers and what shaped the answer (for the journal), and the
+        # fault that shapes the body as it is sent.
+        seen: list[Any] = ["", b"", {}, None, None]
+        request_id = b"req_%08d" % next(self._request_ids)
         try:
             reply = await self._handle(scope, receive, path, seen)
             self.store.commit()
         except ApiError as exc:
             self.store.rollback()
             reply = Reply(exc.status, body=exc.body(), headers=exc.headers)
+        except ConnectionReset:
+            self.store.rollback()
+            reply = Reply(0)
         except Exception:
             self.store.rollback()  # a bug in a behaviour must not leave half a write behind
             raise
@@ -119,9 +136,16 @@ class MountedApi:
                     seen[2],
                     body if len(body) <= limit else body[:limit],
                     reply.status,
+                    request_id.decode(),
+                    seen[3],
                 )
             )
-        await send_reply(send, reply)
+        if reply.status == 0:
+            await reset_connection(send)
+        elif seen[4] is not None and reply.stream is None:
+            await send_shaped(send, reply, seen[4], request_id)
+        else:
+            await send_reply(send, reply, request_id)
 
     async def _handle(self, scope: Scope, receive: Receive, path: str, seen: list[Any]) -> Reply:
         method = scope["method"]
@@ -154,10 +178,45 @@ class MountedApi:
             api_key=api_key,
             seed=self._request_seed(method, path, scope.get("query_string", b""), raw_body),
         )
+        fault = None
+        if FAULT_HEADER in headers or self.fault_rules.active:  # the only cost without faults
+            fault = self._fault(call, seen)
+            if fault is not None:
+                if fault.latency is not None:
+                    await asyncio.sleep(fault.delay(call.seed))
+                if fault.reset:
+                    raise ConnectionReset
+                if fault.status is not None:
+                    return error_reply(fault, self.compiled, op, self.errors)
+                if fault.shapes_body:
+                    seen[4] = fault
+        stream = op.stream
+        if stream is not None and isinstance(body, dict) and body.get(stream.flag or "") is True:
+            call.stream_faults = self._stream_faults(headers, fault)
         result = self.handlers[op.operation_id](call)
         if not isinstance(result, Reply):
             result = await result
         return result
+
+    def _fault(self, call: Call, seen: list[Any]) -> Fault | None:
+        """The request's own X-Specfake-Fault (a bad one is a 422), else the first rule that fires."""
+        fault = Fault.from_headers(call.headers)
+        if fault is not None:
+            seen[3] = f"header {FAULT_HEADER}: {fault}"
+            return fault
+        rule = self.fault_rules.fault_for(self.name, call) if self.fault_rules.active else None
+        if rule is None:
+            return None
+        seen[3] = f"rule {rule.id}: {rule.text}"
+        return rule.fault
+
+    def _stream_faults(self, headers: dict[str, str], fault: Fault | None) -> StreamFaults | None:
+        """A stream's faults: its X-Specfake-Stream-Fault header (a bad one is a 422), else the
+        stream entries of its fault, else the contract's ``stream_faults`` option."""
+        asked = StreamFaults.from_headers(headers)
+        if fault is not None:
+            return fault.for_stream(asked)
+        return asked if asked is not None else self.context.options.stream_faults
 
     def _request_seed(self, method: str, path: str, query: bytes, body: bytes) -> int:
         data = f"{self.seed}|{method}|{path}|".encode() + query + b"|" + body  # one hash call

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +19,7 @@ from specfake.behaviours import declared
 from specfake.calls import Handler
 from specfake.clock import Clock
 from specfake.contract import Contract, builtin_contracts, load_contract
+from specfake.fault_rules import FaultRules, load_rules
 from specfake.http import header_map
 from specfake.journal import Journal
 from specfake.options import OptionError, Options
@@ -33,11 +35,20 @@ class SpecfakeApp:
     """
 
     def __init__(
-        self, apis: list[MountedApi], *, admin_token: str | None = None, journal: Journal | None = None
+        self,
+        apis: list[MountedApi],
+        *,
+        admin_token: str | None = None,
+        journal: Journal | None = None,
+        fault_rules: FaultRules | None = None,
     ) -> None:
         self.apis = sorted(apis, key=lambda a: len(a.prefix), reverse=True)
         self._mounts = [(api.prefix, len(api.prefix), api) for api in self.apis]
         self.journal = journal if journal is not None else (apis[0].journal if apis else Journal())
+        # The rules the contracts share (create_app gives them one); the admin API edits them.
+        if fault_rules is None:
+            fault_rules = apis[0].fault_rules if apis else FaultRules()
+        self.fault_rules = fault_rules
         self.admin = AdminApi(self, admin_token)
         self.fallback = Starlette(routes=[Route("/", self._index), *self.admin.routes()])
 
@@ -76,7 +87,7 @@ class SpecfakeApp:
             body = self.journal.body(b"".join(parts))
             query: bytes = scope.get("query_string", b"")
             method, path, headers = scope["method"], scope["path"], header_map(scope)
-            self.journal.record((time.time(), None, "", method, path, query, headers, body, status))
+            self.journal.record((time.time(), None, "", method, path, query, headers, body, status, "", None))
 
     def journals(self) -> list[Journal]:
         """Every distinct journal of the app and its contracts (``create_app`` shares one)."""
@@ -120,6 +131,7 @@ def create_app(
     admin_token: str | None = None,
     fixtures: str | Path | None = None,
     journal: Journal | None = None,
+    faults: str | Path | None = None,
 ) -> SpecfakeApp:
     """Build the fake for ``contracts`` (built-in names or paths; default: every built-in).
 
@@ -130,12 +142,17 @@ def create_app(
     ``fixtures``: a fixtures directory (``"builtin"`` for the shipped demo world) every tenant
     starts from; None starts empty.
     ``journal``: where requests are recorded (default: the last 1000, 4 KB of each body).
+    ``faults``: a YAML file of fault rules (`specfake.fault_rules`); RuleError names its line.
     """
     keys = frozenset(api_keys) if api_keys is not None else None
     chosen = list(contracts) if contracts is not None else list(builtin_contracts().values())
     loaded = [c if isinstance(c, Contract) else load_contract(c) for c in chosen]
     handlers = handlers or {}
     journal = journal if journal is not None else Journal()
+    rules = FaultRules(seed)
+    for spec in load_rules(faults) if faults is not None else []:
+        rules.add(spec)
+    request_ids = itertools.count(1)  # one sequence for the whole fake: X-Request-Id is unique
     values = dict(options or {})
     kinds = {c.name: _options_type(c) for c in loaded}
     known = set().union(*(kind.names() for kind in kinds.values())) if kinds else Options.names()
@@ -153,6 +170,8 @@ def create_app(
             clock=clock,
             options={k: v for k, v in values.items() if k in kinds[c.name].names()},
             journal=journal,
+            fault_rules=rules,
+            request_ids=request_ids,
         )
         for c in loaded
     ]
@@ -167,7 +186,7 @@ def create_app(
             template = build_world(api, directory, seed)
             if template is not None:
                 api.store.set_template(template)
-    return SpecfakeApp(apis, admin_token=admin_token, journal=journal)
+    return SpecfakeApp(apis, admin_token=admin_token, journal=journal, fault_rules=rules)
 
 
 def _options_type(contract: Contract) -> type[Options]:

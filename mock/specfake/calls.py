@@ -8,6 +8,7 @@ from typing import Any
 
 from specfake.contract import Operation
 from specfake.http import Reply
+from specfake.streaming.faults import StreamFaults
 
 
 @dataclass
@@ -16,7 +17,9 @@ class Call:
 
     ``query`` holds coerced values (arrays as lists); ``body`` is the parsed JSON or None.
     ``api_key`` is the tenant; ``seed`` is derived from the server seed and the request bytes, so
-    the same request to the same server answers the same generated data.
+    the same request to the same server answers the same generated data. ``stream_faults``: what
+    breaks the stream a request asks for (its header, a fault rule or the ``stream_faults``
+    option), worked out by the engine before the handler runs.
     """
 
     operation: Operation
@@ -26,6 +29,7 @@ class Call:
     body: Any
     api_key: str
     seed: int
+    stream_faults: StreamFaults | None = None
 
 
 Handler = Callable[[Call], "Reply | Awaitable[Reply]"]

@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
             options=options,
             admin_token=args.admin_token,
             fixtures=None if args.empty else (args.fixtures or "builtin"),
+            faults=args.faults,
         )
     except (ContractError, ScenarioError, ValueError) as exc:
         print(f"specfake: {exc}", file=sys.stderr)
@@ -54,6 +55,8 @@ def _serve(args: argparse.Namespace) -> int:
         print("specfake: any non-empty API key is accepted (one tenant each)")
     world = "none (--empty)" if args.empty else (args.fixtures or "built-in demo world")
     print(f"specfake: fixtures: {world}; state: {args.state or 'in memory'}; admin API: /__admin")
+    if app.fault_rules.rules:
+        print(f"specfake: fault rules: {len(app.fault_rules.rules)} from {args.faults} (GET /__admin/faults)")
     recordings = f"{options['streams_dir']} + built-in" if options.get("streams_dir") else "built-in"
     print(f"specfake: streams: speed {options.get('stream_speed', '1')}; recordings: {recordings}")
     print(
@@ -121,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--admin-token", metavar="TOKEN", help="let non-loopback callers use /__admin with it")
     serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")
+    serve.add_argument(
+        "--faults", metavar="FILE", help="fault rules (YAML list) for matching requests; see README Faults"
+    )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.set_defaults(func=_serve)
     add_record_parser(commands)

@@ -106,34 +106,35 @@ def _headers(
     return headers
 
 
-async def send_reply(send: Send, reply: Reply) -> None:
+REQUEST_ID = b"x-request-id"
+
+
+async def send_reply(send: Send, reply: Reply, request_id: bytes = b"") -> None:
+    """Send ``reply``; ``request_id`` goes out as ``X-Request-Id`` (the journal has it too)."""
     if reply.stream is not None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": reply.status,
-                "headers": _headers(SSE, None, {"cache-control": "no-cache", **reply.headers}),
-            }
-        )
+        headers = _headers(SSE, None, {"cache-control": "no-cache", **reply.headers})
+        if request_id:
+            headers.append((REQUEST_ID, request_id))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         async for chunk in reply.stream:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
     if reply.status == 204 or (reply.body is None and reply.raw is None):
-        await send(
-            {
-                "type": "http.response.start",
-                "status": reply.status,
-                "headers": _headers(None, None, reply.headers),
-            }
-        )
+        headers = _headers(None, None, reply.headers)
+        if request_id:
+            headers.append((REQUEST_ID, request_id))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
     payload = reply.raw if reply.raw is not None else dump_json(reply.body)
-    headers = (
-        _headers(JSON, len(payload), reply.headers)
-        if reply.headers
-        else [(b"content-type", JSON), (b"content-length", b"%d" % len(payload))]  # the usual answer
-    )
+    if reply.headers:
+        headers = _headers(JSON, len(payload), reply.headers)
+        if request_id:
+            headers.append((REQUEST_ID, request_id))
+    else:  # the usual answer
+        headers = [(b"content-type", JSON), (b"content-length", b"%d" % len(payload))]
+        if request_id:
+            headers.append((REQUEST_ID, request_id))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -18,7 +18,7 @@ import orjson
 JOURNAL_SIZE = 1000
 JOURNAL_BODY = 4096  # bytes of each request body a served fake keeps
 # What the hot path appends: a JournalEntry's fields in order (a tuple is a sixth of its cost).
-Row = tuple[float, "str | None", str, str, str, bytes, dict[str, str], bytes, int]
+Row = tuple[float, "str | None", str, str, str, bytes, dict[str, str], bytes, int, str, "str | None"]
 
 
 @dataclass(slots=True)
@@ -33,7 +33,9 @@ class JournalEntry:
     query: bytes
     headers: dict[str, str]  # lower-cased names
     body: bytes  # up to the journal's body limit
-    status: int
+    status: int  # 0: no answer (the connection was reset)
+    request_id: str = ""  # the X-Request-Id the answer carried
+    shaped_by: str | None = None  # the fault (header or rule) that shaped the answer, if any
 
     @property
     def json(self) -> Any:
@@ -54,6 +56,8 @@ class JournalEntry:
             "query": self.query.decode("latin-1"),
             "body": self.body.decode("utf-8", "replace"),
             "status": self.status,
+            "request_id": self.request_id,
+            "shaped_by": self.shaped_by,
         }
 
 

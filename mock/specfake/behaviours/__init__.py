@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from specfake.clock import Clock
+from specfake.errors import ApiError
 from specfake.ids import prefixed_id, seeded_uuid
 from specfake.options import Options
 from specfake.streaming.shape import StreamShape
@@ -95,12 +96,14 @@ class Operations(Generic[S]):
 @dataclass(frozen=True)
 class Behaviour(Generic[S]):
     """One contract's behaviour: its state (built from the context), its handlers, its options
-    class (a subclass of `specfake.options.Options`) and, when it streams, its stream shape."""
+    class (a subclass of `specfake.options.Options`), when it streams its stream shape, and its
+    error class (what a ``status=`` fault answers with)."""
 
     state: Callable[[BehaviourContext], S]
     operations: Sequence[Operations[S]]
     options: type[Options] = Options
     streams: StreamShape | None = None
+    errors: type[ApiError] = ApiError  # the API's error class: its body() is the API's error shape
 
     def bind(self, ctx: BehaviourContext) -> dict[str, Handler]:
         """operation id -> handler, each bound to one state for this mount."""

@@ -434,4 +434,4 @@ def _sorted(items: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]
     return items
 
 
-BEHAVIOUR = Behaviour(state=SgpState, operations=[ops], options=SgpOptions)
+BEHAVIOUR = Behaviour(state=SgpState, operations=[ops], options=SgpOptions, errors=SgpError)

@@ -15,7 +15,6 @@ from specfake.calls import Call, Handler
 from specfake.errors import NotFound
 from specfake.http import Reply
 from specfake.streaming.cassette import Cassette, CassetteLibrary
-from specfake.streaming.faults import StreamFaults
 from specfake.streaming.replay import replay
 
 
@@ -48,7 +47,7 @@ def match_call(library: CassetteLibrary, call: Call, contract: str | None) -> Ca
 
 def cassette_reply(cassette: Cassette, call: Call, speed: float) -> Reply:
     if cassette.is_stream:
-        stream = replay(cassette, speed, StreamFaults.from_headers(call.headers))
+        stream = replay(cassette, speed, call.stream_faults)
         return Reply(cassette.status, stream=stream)
     if cassette.final is not None:
         return Reply(cassette.status, body=cassette.final)

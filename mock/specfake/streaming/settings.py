@@ -8,7 +8,7 @@ The engine builds one per mounted contract from the options (``stream_speed``, `
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from specfake.http import Reply
@@ -44,12 +44,6 @@ class Streams:
     @property
     def speed(self) -> float:
         return self._options().stream_speed
-
-    def faults(self, headers: Mapping[str, str]) -> StreamFaults | None:
-        """The request's ``X-Specfake-Stream-Fault`` header (a bad one is a 422 naming it), else
-        the contract's ``stream_faults`` rule."""
-        asked = StreamFaults.from_headers(headers)
-        return asked if asked is not None else self._options().stream_faults
 
     def match(self, call: Call) -> Cassette | None:
         """The recording answering this request, if any."""

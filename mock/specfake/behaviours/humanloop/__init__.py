@@ -40,6 +40,7 @@ from specfake.behaviours.humanloop import (
     sessions,
 )
 from specfake.behaviours.humanloop.common import HumanloopState
+from specfake.behaviours.humanloop.exceptions import HumanloopError
 from specfake.behaviours.humanloop.options import HumanloopOptions
 from specfake.behaviours.humanloop.streams import STREAMS
 
@@ -60,4 +61,5 @@ BEHAVIOUR = Behaviour(
     ],
     options=HumanloopOptions,
     streams=STREAMS,
+    errors=HumanloopError,
 )

@@ -221,8 +221,7 @@ def generate(hl: HumanloopState, call: Call) -> Reply:
     body = call.body
     streams = hl.ctx.streams
     stream = body.get("stream") is True
-    # a bad fault header is a 422 before anything is written (registering the config writes)
-    faults = streams.faults(call.headers) if stream else None
+    faults = call.stream_faults if stream else None  # the engine read them (a bad header: 422)
     cassette = streams.match(call) if stream else None
     if cassette is not None and not cassette.is_stream:  # a recorded error answer: as recorded
         return streams.replay(cassette, call)
