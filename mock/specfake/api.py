@@ -9,6 +9,7 @@ committed when it returns and rolled back when it raises, so a refused request l
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import time
@@ -28,6 +29,7 @@ from specfake.faults import HEADER as FAULT_HEADER
 from specfake.faults import ConnectionReset, Fault, error_reply, reset_connection, send_shaped
 from specfake.http import BodyTooLarge, Reply, header_map, query_map, read_body, send_reply
 from specfake.journal import JOURNAL_SIZE, Journal
+from specfake.limits import Limiter
 from specfake.options import Options
 from specfake.pipeline import DEFAULT_MAX_BODY, Refusal, RequestPipeline
 from specfake.resources import ResourceLayer
@@ -81,6 +83,7 @@ class MountedApi:
         self.fault_rules = fault_rules if fault_rules is not None else FaultRules(seed)
         self.errors = self.behaviour.errors if self.behaviour is not None else ApiError
         self._request_ids = request_ids if request_ids is not None else itertools.count(1)
+        self.limiter = Limiter()
         chosen = {
             **self.resources.handlers(),
             **(self.behaviour.bind(self.context) if self.behaviour is not None else {}),
@@ -106,9 +109,9 @@ class MountedApi:
     ) -> None:
         """Answer one request (``path`` below the prefix); ``record``: keep it in the journal
         (in-process calls such as a scenario's are not requests the fake received)."""
-        # The tenant, the body, the headers and what shaped the answer (for the journal), and the
-        # fault that shapes the body as it is sent.
-        seen: list[Any] = ["", b"", {}, None, None]
+        # The tenant, the body, the headers and what shaped the answer (for the journal), the
+        # fault that shapes the body as it is sent, and the rate-limit headers.
+        seen: list[Any] = ["", b"", {}, None, None, {}]
         request_id = b"req_%08d" % next(self._request_ids)
         try:
             reply = await self._handle(scope, receive, path, seen)
@@ -193,10 +196,38 @@ class MountedApi:
         stream = op.stream
         if stream is not None and isinstance(body, dict) and body.get(stream.flag or "") is True:
             call.stream_faults = self._stream_faults(headers, fault)
+        options = self.context.options
+        limited = bool(options.rate_limit) or options.token_limit is not None
+        if limited:
+            refused = self._limit(call, op.stream is not None, seen)
+            if refused is not None:
+                return refused
         result = self.handlers[op.operation_id](call)
         if not isinstance(result, Reply):
             result = await result
+        if limited:
+            result = dataclasses.replace(result, headers={**result.headers, **seen[5]})
+            if call.tokens and options.token_limit is not None and op.stream is not None:
+                self.limiter.spend_tokens(call.api_key, call.tokens, options.token_limit, self._now())
         return result
+
+    def _limit(self, call: Call, generates: bool, seen: list[Any]) -> Reply | None:
+        """Count the request against the rate limits (and, for a generation, check the token
+        quota); a 429 in the API's shape when one is spent. The headers go on the answer."""
+        options = self.context.options
+        tokens = options.token_limit if generates else None
+        operation = call.operation.operation_id
+        verdict = self.limiter.admit(call.api_key, operation, self._now(), options.rate_limit, tokens)
+        seen[5] = verdict.headers
+        if not verdict.refused:
+            return None
+        seen[3] = "rate limit"
+        error = self.errors(429, f"Rate limit exceeded: {verdict.headers['x-ratelimit-limit']} per window")
+        headers = {**error.headers, **verdict.headers, "retry-after": str(verdict.retry_after)}
+        return Reply(429, body=error.body(), headers=headers)
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
 
     def _fault(self, call: Call, seen: list[Any]) -> Fault | None:
         """The request's own X-Specfake-Fault (a bad one is a 422), else the first rule that fires."""

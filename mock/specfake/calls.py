@@ -19,7 +19,8 @@ class Call:
     ``api_key`` is the tenant; ``seed`` is derived from the server seed and the request bytes, so
     the same request to the same server answers the same generated data. ``stream_faults``: what
     breaks the stream a request asks for (its header, a fault rule or the ``stream_faults``
-    option), worked out by the engine before the handler runs.
+    option), worked out by the engine before the handler runs. ``tokens``: what a generation
+    produced, set by its handler, counted against the ``token_limit`` option.
     """
 
     operation: Operation
@@ -30,6 +31,7 @@ class Call:
     api_key: str
     seed: int
     stream_faults: StreamFaults | None = None
+    tokens: int = 0
 
 
 Handler = Callable[[Call], "Reply | Awaitable[Reply]"]

@@ -28,6 +28,10 @@ def _serve(args: argparse.Namespace) -> int:
             options["stream_speed"] = f"{args.stream_speed:g}"
         if args.streams is not None:
             options["streams_dir"] = args.streams
+        if args.rate_limit:
+            options["rate_limit"] = "; ".join(args.rate_limit)
+        if args.token_limit is not None:
+            options["token_limit"] = args.token_limit
         app = create_app(
             args.contract or None,
             seed=args.seed,
@@ -126,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")
     serve.add_argument(
         "--faults", metavar="FILE", help="fault rules (YAML list) for matching requests; see README Faults"
+    )
+    serve.add_argument(
+        "--rate-limit",
+        action="append",
+        metavar="SPEC",
+        help="requests per API key: 60/min, or OPERATION_ID=10/s for one operation (repeatable)",
+    )
+    serve.add_argument(
+        "--token-limit", metavar="N/UNIT", help="generated tokens per API key on streaming operations"
     )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.set_defaults(func=_serve)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from specfake.limits import Limit, parse_limits, parse_token_limit
 from specfake.streaming.faults import StreamFaults
 
 OptionsT = TypeVar("OptionsT", bound="Options")
@@ -93,6 +94,12 @@ class Options:
     )
     stream_faults: StreamFaults | None = option(
         None, parse_faults, "a stream fault rule for every stream (X-Specfake-Stream-Fault syntax)"
+    )
+    rate_limit: tuple[Limit, ...] = option(
+        (), parse_limits, "requests per API key: 60/min (the contract), logs_log=10/s (one operation)"
+    )
+    token_limit: Limit | None = option(
+        None, parse_token_limit, "generated tokens per API key on the streaming operations: 10000/min"
     )
     # What was set, as given: what GET /__admin/options shows, and what a change starts from.
     given: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)

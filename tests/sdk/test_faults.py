@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -125,3 +126,38 @@ def test_a_stream_cut_after_three_chunks_gives_the_consumer_exactly_three(
 
     chunks, error = asyncio.run(consume())
     assert len(chunks) == 3 and error is not None
+
+
+def test_the_sgp_client_backs_off_a_rate_limit_and_succeeds() -> None:
+    app = create_app(["sgp"], options={"rate_limit": "1/s"})
+    with LiveServer(app) as server:
+        while time.time() % 1 > 0.2:  # start in the first part of a second: both calls in one window
+            time.sleep(0.01)
+        client = sgp(server.url, retries=2)
+        client.evaluations.list()
+        started = time.monotonic()
+        assert client.evaluations.list().items == []
+        assert time.monotonic() - started >= 0.5  # it waited for the window to turn
+    assert [e.status for e in app.journal.entries()] == [200, 429, 200]
+
+
+def test_a_token_quota_refuses_generations_once_spent() -> None:
+    from tests.mock.test_limits import HandClock
+
+    clock = HandClock()
+    app = create_app(["humanloop"], clock=clock, options={"token_limit": "5/min", "stream_speed": "0"})
+    with LiveServer(app) as server:
+        client = humanloop(server.url)
+        chat = {
+            "project": "quota",
+            "model_config": {"model": "gpt-4o"},
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        first = client.chat(**chat)
+        assert first.usage.generation_tokens > 5  # admitted: the quota was not spent before it
+        with pytest.raises(ApiException) as caught:
+            client.chat(**chat)
+        assert caught.value.status == 429 and int(caught.value.headers["retry-after"]) <= 60
+        assert client.projects.list().total == 1  # other operations are not metered
+        clock.moment += timedelta(minutes=1)
+        assert client.chat(**chat).usage.generation_tokens > 0

@@ -239,6 +239,7 @@ def generate(hl: HumanloopState, call: Call) -> Reply:
     samples = [generate_output(hl, call, config, body.get("inputs"), messages, i) for i in indexes]
     if recorded is not None:
         samples = [recorded_sample(s, r) for s, r in zip(samples, recorded, strict=True)]
+    call.tokens = sum(s["output_tokens"] for s in samples)  # what the token quota counts
     provider_request = _provider_request(config, samples[0], n)
     provider_latency = round(0.2 + random.Random(call.seed).random() * 1.3, 3)
     saved = body.get("save") is not False
