@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
@@ -30,13 +30,16 @@ from specfake.faults import ConnectionReset, Fault, error_reply, reset_connectio
 from specfake.http import BodyTooLarge, Reply, header_map, query_map, read_body, send_reply
 from specfake.journal import JOURNAL_SIZE, Journal
 from specfake.limits import Limiter
-from specfake.options import Options
+from specfake.options import OptionError, Options
 from specfake.pipeline import DEFAULT_MAX_BODY, Refusal, RequestPipeline
 from specfake.resources import ResourceLayer
 from specfake.store import MemoryStore, Store
 from specfake.streaming.faults import StreamFaults
 from specfake.streaming.settings import Streams
 from specfake.streaming.shape import PLAIN
+
+if TYPE_CHECKING:
+    from specfake.record import MissRecorder
 
 __all__ = ["DEFAULT_MAX_BODY", "MountedApi"]
 
@@ -79,6 +82,11 @@ class MountedApi:
         )
         shape = self.behaviour.streams if self.behaviour is not None else None
         self.context.streams = Streams(contract.name, shape or PLAIN, lambda: self.context.options)
+        # Recordings of the operations a behaviour keys itself (a generation that also stores
+        # logs) are its to replay; the engine replays the others before any handler runs.
+        self._keyed = frozenset(shape.keys) if shape is not None else frozenset()
+        self.recorder = self._miss_recorder(options)
+        self._replayed = self._replayable()
         self.journal = journal if journal is not None else Journal(journal_size)
         self.fault_rules = fault_rules if fault_rules is not None else FaultRules(seed)
         self.errors = self.behaviour.errors if self.behaviour is not None else ApiError
@@ -202,6 +210,11 @@ class MountedApi:
             refused = self._limit(call, op.stream is not None, seen)
             if refused is not None:
                 return refused
+        if op.operation_id in self._replayed or options.replay == "only" or self.recorder is not None:
+            query = scope.get("query_string", b"")
+            recorded = await self._recorded(call, headers, raw_body, query, path, seen)
+            if recorded is not None:
+                return recorded
         result = self.handlers[op.operation_id](call)
         if not isinstance(result, Reply):
             result = await result
@@ -228,6 +241,49 @@ class MountedApi:
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
+
+    async def _recorded(
+        self, call: Call, headers: dict[str, str], raw: bytes, query: bytes, path: str, seen: list[Any]
+    ) -> Reply | None:
+        """The recorded answer to ``call``, or the upstream's (``record_missing``), or a 404 under
+        ``--replay only``; None: the fake answers (or the behaviour replays what it keys itself)."""
+        streams = self.context.streams
+        if self.context.options.replay == "off":
+            return None
+        cassette = streams.match(call)
+        operation = call.operation.operation_id
+        if cassette is not None:
+            if operation in self._keyed:
+                return None
+            seen[3] = f"cassette {cassette.name}"
+            return streams.replay(cassette, call)
+        if self.recorder is not None:
+            seen[3] = f"upstream {self.recorder.service.url}"
+            return await self.recorder.answer(call.operation.method, path, query, headers, raw)
+        if self.context.options.replay == "only":
+            method = call.operation.method
+            raise self.errors(
+                404,
+                f"No recording answers {method} {self.prefix}{path} ({operation}), and replay is 'only': "
+                "record it (specfake record, or serve --upstream URL --record-missing DIR)",
+            )
+        return None
+
+    def _replayable(self) -> frozenset[str]:
+        return self.context.streams.library.operations(self.name) - self._keyed
+
+    def _miss_recorder(self, options: Options) -> MissRecorder | None:
+        if options.upstream is None and options.record_missing is None:
+            return None
+        if options.upstream is None or options.record_missing is None:
+            raise OptionError("record_missing", "needs upstream too (--upstream URL --record-missing DIR)")
+        from specfake.record import MissRecorder  # httpx comes with it: only a recording fake pays
+
+
+        library = self.context.streams.library
+        recorder = MissRecorder(options.upstream, options.record_missing, self.contract, library)
+        recorder.on_recorded = lambda cassette: setattr(self, "_replayed", self._replayable())
+        return recorder
 
     def _fault(self, call: Call, seen: list[Any]) -> Fault | None:
         """The request's own X-Specfake-Fault (a bad one is a 422), else the first rule that fires."""

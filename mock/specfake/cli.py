@@ -28,6 +28,9 @@ def _serve(args: argparse.Namespace) -> int:
             options["stream_speed"] = f"{args.stream_speed:g}"
         if args.streams is not None:
             options["streams_dir"] = args.streams
+        for name in ("replay", "upstream", "record_missing"):
+            if getattr(args, name) is not None:
+                options[name] = getattr(args, name)
         if args.rate_limit:
             options["rate_limit"] = "; ".join(args.rate_limit)
         if args.token_limit is not None:
@@ -62,6 +65,9 @@ def _serve(args: argparse.Namespace) -> int:
     if app.fault_rules.rules:
         print(f"specfake: fault rules: {len(app.fault_rules.rules)} from {args.faults} (GET /__admin/faults)")
     recordings = f"{options['streams_dir']} + built-in" if options.get("streams_dir") else "built-in"
+    recordings += f"; replay {options.get('replay', 'prefer')}"
+    if options.get("record_missing"):
+        recordings += f"; missing ones fetched from {options['upstream']} into {options['record_missing']}"
     print(f"specfake: streams: speed {options.get('stream_speed', '1')}; recordings: {recordings}")
     print(
         f"specfake: ready in {time.perf_counter() - started:.2f}s (seed {args.seed}); Ctrl-C stops",
@@ -124,7 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="factor on streamed chunks' gaps: 0 sends at once, 1 (default) real time, 2 twice as slow",
     )
     serve.add_argument(
-        "--streams", metavar="DIR", help="also replay the cassettes in DIR (e.g. from specfake record)"
+        "--streams",
+        "--cassettes",
+        metavar="DIR",
+        help="also replay the cassettes in DIR (e.g. from specfake record): streams and JSON answers",
+    )
+    serve.add_argument(
+        "--replay",
+        choices=("prefer", "only", "off"),
+        help="recorded answers first (prefer, the default), alone (only: a miss is a 404), never (off)",
+    )
+    serve.add_argument("--upstream", metavar="URL", help="with --record-missing: the real service")
+    serve.add_argument(
+        "--record-missing", metavar="DIR", help="fetch what no recording answers from --upstream; record it"
     )
     serve.add_argument("--admin-token", metavar="TOKEN", help="let non-loopback callers use /__admin with it")
     serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")

@@ -7,7 +7,7 @@ answers tens of thousands of requests a second, so the mounted contracts speak A
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,13 +23,17 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def lifespan(receive: Receive, send: Send) -> None:
-    """Answer an ASGI lifespan with nothing to start or stop (apps that only serve HTTP)."""
+async def lifespan(
+    receive: Receive, send: Send, on_shutdown: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Answer an ASGI lifespan for apps that only serve HTTP (``on_shutdown``: what to close)."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if on_shutdown is not None:
+                await on_shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

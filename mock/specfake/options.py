@@ -66,6 +66,12 @@ def parse_directory(text: str) -> str:
     return text
 
 
+def parse_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
+    return text.rstrip("/")
+
+
 def parse_faults(text: str) -> StreamFaults | None:
     return StreamFaults.parse(text) if text.strip() else None
 
@@ -94,6 +100,15 @@ class Options:
     )
     stream_faults: StreamFaults | None = option(
         None, parse_faults, "a stream fault rule for every stream (X-Specfake-Stream-Fault syntax)"
+    )
+    replay: str = option(
+        "prefer", one_of("prefer", "only", "off"), "recordings first (prefer), alone (only), never (off)"
+    )
+    upstream: str | None = option(
+        None, parse_url, "the service missing recordings come from (with record_missing)", startup_only=True
+    )
+    record_missing: str | None = option(
+        None, str, "where recordings fetched from upstream are written", startup_only=True
     )
     rate_limit: tuple[Limit, ...] = option(
         (), parse_limits, "requests per API key: 60/min (the contract), logs_log=10/s (one operation)"

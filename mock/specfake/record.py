@@ -27,8 +27,8 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,8 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from specfake.contract import Contract, ContractError, is_event_stream, load_contract
-from specfake.http import BodyTooLarge, dump_json, parse_query, read_body
-from specfake.streaming.cassette import Cassette, CassetteRequest, Chunk, hash_subject
+from specfake.http import BodyTooLarge, Reply, dump_json, lifespan, parse_query, read_body
+from specfake.streaming.cassette import Cassette, CassetteLibrary, CassetteRequest, Chunk, hash_subject
 from specfake.streaming.faults import StreamCut
 from specfake.streaming.redact import redact, redact_headers, scrub, secrets_in
 from specfake.streaming.sse import SseSplitter
@@ -60,6 +60,8 @@ _HOP_BY_HOP = frozenset(
 )
 # Dropped from answers: the body is forwarded decoded (see below), and uvicorn frames it itself.
 _NOT_FORWARDED_BACK = _HOP_BY_HOP | {"content-encoding", "date", "server"}
+# Set by the fake itself when it answers with what the upstream said.
+_REPLACED = frozenset({"content-type", "x-request-id"})
 
 
 DEFAULT_CONTRACT = "humanloop"  # what `specfake record` proxies when no --contract is given
@@ -76,13 +78,79 @@ class Proxied:
     body: bytes
     status: int
     response_headers: dict[str, str]  # as the upstream sent them
-    chunks: list[Chunk]  # a stream's events, each with the gap before it
-    answer: bytes  # any other answer's body
-    cut: bool  # the upstream dropped the connection mid-answer
+    chunks: list[Chunk] = field(default_factory=list)  # a stream's events, each with its gap
+    answer: bytes = b""  # any other answer's body
+    cut: bool = False  # the upstream dropped the connection mid-answer
 
     @property
     def response_body(self) -> bytes:
         return b"".join(chunk.to_bytes() for chunk in self.chunks) or self.answer
+
+
+class Upstream:
+    """The real service: requests forwarded as they came, answers relayed piece by piece as they
+    arrive, each exchange kept whole (a stream event by event, with the gap before each event)."""
+
+    def __init__(
+        self, url: str, *, timeout: float = 300.0, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = httpx.Timeout(10.0, read=timeout)
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    async def open(
+        self, method: str, path: str, query: bytes, headers: list[tuple[str, str]], body: bytes
+    ) -> httpx.Response:
+        """Send the request; the answer's body is still to be read (``relay``). httpx.HTTPError
+        when the upstream cannot be reached."""
+        if self._client is None:
+            # Accept-Encoding: identity is asked for, and answers are read decoded anyway, so what
+            # is recorded is always the plain body.
+            self._client = httpx.AsyncClient(timeout=self.timeout, transport=self._transport)
+        forward = [(k, v) for k, v in headers if k not in _HOP_BY_HOP and k != "accept-encoding"]
+        forward.append(("accept-encoding", "identity"))
+        url = self.url + path + ("?" + query.decode("latin-1") if query else "")
+        request = self._client.build_request(method, url, headers=forward, content=body)
+        return await self._client.send(request, stream=True)
+
+    async def relay(
+        self, response: httpx.Response, exchange: Proxied, started: float
+    ) -> AsyncIterator[bytes]:
+        """Yield the answer's pieces as they arrive, keeping them in ``exchange``; an upstream
+        that drops the connection ends the pieces with ``exchange.cut`` set."""
+        loop = asyncio.get_running_loop()
+        is_stream = is_event_stream(response.headers.get("content-type", ""))
+        splitter = SseSplitter()
+        parts: list[bytes] = []
+        last = started
+        try:
+            async for piece in response.aiter_bytes():
+                now = loop.time()
+                yield piece
+                if is_stream:
+                    for raw_event in splitter.feed(piece):
+                        exchange.chunks.append(Chunk.from_bytes((now - last) * 1000.0, raw_event))
+                        last = now
+                else:
+                    parts.append(piece)
+        except httpx.TransportError:
+            exchange.cut = True  # the upstream dropped the connection (or timed out) mid-answer
+        finally:
+            await response.aclose()
+        if is_stream and splitter.rest():
+            exchange.chunks.append(Chunk.from_bytes((loop.time() - last) * 1000.0, splitter.rest()))
+        exchange.answer = b"".join(parts)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def answered(response: httpx.Response) -> list[tuple[str, str]]:
+    """The upstream's headers a client is given back (framing and hop-by-hop ones are the fake's)."""
+    return [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _NOT_FORWARDED_BACK]
 
 
 class ForwardingProxy:
@@ -100,37 +168,16 @@ class ForwardingProxy:
         timeout: float = 300.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.upstream = upstream.rstrip("/")
+        self.service = Upstream(upstream, timeout=timeout, transport=transport)
+        self.upstream = self.service.url
         self.contract = contract if isinstance(contract, Contract) else load_contract(contract)
         self.keep = keep
-        self.timeout = httpx.Timeout(10.0, read=timeout)
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # Accept-Encoding: identity is asked for, and answers are read decoded anyway, so what
-            # is recorded is always the plain body.
-            self._client = httpx.AsyncClient(timeout=self.timeout, transport=self._transport)
-        return self._client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send, on_shutdown=self.service.close)
         elif scope["type"] == "http":
             await self._proxy(scope, receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self._client is not None:
-                    await self._client.aclose()
-                    self._client = None
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     def _below_prefix(self, path: str) -> str:
         prefix = self.contract.prefix
@@ -148,61 +195,25 @@ class ForwardingProxy:
             await _send_json(send, 413, {"detail": f"Request body larger than {MAX_BODY} bytes"})
             return
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        forward = [(k, v) for k, v in headers if k not in _HOP_BY_HOP and k != "accept-encoding"]
-        forward.append(("accept-encoding", "identity"))
-        url = self.upstream + path + ("?" + query.decode("latin-1") if query else "")
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        client = self._http()
+        started = asyncio.get_running_loop().time()
         try:
-            request = client.build_request(method, url, headers=forward, content=body)
-            response = await client.send(request, stream=True)
+            response = await self.service.open(method, path, query, headers, body)
         except httpx.HTTPError as exc:
             await _send_json(send, 502, {"detail": f"Upstream {self.upstream} failed: {type(exc).__name__}"})
             return
-        back = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _NOT_FORWARDED_BACK]
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in back],
-            }
-        )
-        content_type = response.headers.get("content-type", "")
-        is_stream = is_event_stream(content_type)
-        splitter = SseSplitter()
-        chunks: list[Chunk] = []
-        parts: list[bytes] = []
-        last = started
-        cut = False
-        try:
-            async for piece in response.aiter_bytes():
-                now = loop.time()
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
-                if is_stream:
-                    for raw_event in splitter.feed(piece):
-                        chunks.append(Chunk.from_bytes((now - last) * 1000.0, raw_event))
-                        last = now
-                else:
-                    parts.append(piece)
-        except httpx.TransportError:
-            cut = True  # the upstream dropped the connection (or timed out) mid-answer
-        finally:
-            await response.aclose()
-        if is_stream and splitter.rest():
-            chunks.append(Chunk.from_bytes((loop.time() - last) * 1000.0, splitter.rest()))
-        exchange = Proxied(
-            method, path, query, dict(headers), body, response.status_code, dict(response.headers),
-            chunks, b"".join(parts), cut,
-        )  # fmt: skip
+        back = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answered(response)]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": back})
+        status, received = response.status_code, dict(response.headers)
+        exchange = Proxied(method, path, query, dict(headers), body, status, received)
+        async for piece in self.service.relay(response, exchange, started):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
         try:
             await asyncio.to_thread(self.keep, exchange)
         except Exception:  # what keeping fails on must not break the answer the client is getting
             log.exception("specfake: could not keep the exchange %s %s", method, path)
-        if cut:
+        if exchange.cut:
             raise StreamCut("upstream dropped the connection; dropping the client's too")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
 
 
 class RecordingProxy(ForwardingProxy):
@@ -224,6 +235,65 @@ class RecordingProxy(ForwardingProxy):
     def record(self, exchange: Proxied) -> None:
         cassette = to_cassette(exchange, self.contract, self.upstream)
         self.recorded.append(cassette.save(self.out / f"{_safe(cassette.name)}.yaml"))
+
+
+class MissRecorder:
+    """``specfake serve --upstream URL --record-missing DIR``: a request no recording answers goes
+    to the real service; its answer is relayed as it arrives, recorded (redacted) to DIR and added
+    to the recordings, so the same request is answered offline from then on."""
+
+    def __init__(
+        self,
+        upstream: str,
+        out: str | Path,
+        contract: Contract,
+        library: CassetteLibrary,
+        *,
+        timeout: float = 300.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.service = Upstream(upstream, timeout=timeout, transport=transport)
+        self.out = Path(out)
+        self.contract = contract
+        self.library = library
+        self.recorded: list[Path] = []
+        self.on_recorded: Callable[[Cassette], None] = lambda cassette: None
+
+    async def answer(
+        self, method: str, path: str, query: bytes, headers: dict[str, str], body: bytes
+    ) -> Reply:
+        """The upstream's answer to this request (below the mount prefix), recorded once complete."""
+        started = asyncio.get_running_loop().time()
+        try:
+            response = await self.service.open(method, path, query, list(headers.items()), body)
+        except httpx.HTTPError as exc:
+            return Reply(502, body={"detail": f"Upstream {self.service.url} failed: {type(exc).__name__}"})
+        status, received = response.status_code, dict(response.headers)
+        exchange = Proxied(method, path, query, dict(headers), body, status, received)
+        back = {k: v for k, v in answered(response) if k.lower() not in _REPLACED}
+        if is_event_stream(received.get("content-type", "")):
+            return Reply(status, headers=back, stream=self._relayed(response, exchange, started))
+        async for _ in self.service.relay(response, exchange, started):
+            pass
+        if exchange.cut:
+            return Reply(502, body={"detail": f"Upstream {self.service.url} dropped the connection"})
+        await asyncio.to_thread(self.record, exchange)
+        return Reply(status, raw=exchange.answer or None, headers=back)
+
+    async def _relayed(
+        self, response: httpx.Response, exchange: Proxied, started: float
+    ) -> AsyncIterator[bytes]:
+        async for piece in self.service.relay(response, exchange, started):
+            yield piece
+        await asyncio.to_thread(self.record, exchange)
+        if exchange.cut:
+            raise StreamCut("upstream dropped the connection; dropping the client's too")
+
+    def record(self, exchange: Proxied) -> None:
+        cassette = to_cassette(exchange, self.contract, self.service.url)
+        self.recorded.append(cassette.save(self.out / f"{_safe(cassette.name)}.yaml"))
+        self.library.add(cassette)
+        self.on_recorded(cassette)
 
 
 def to_cassette(exchange: Proxied, contract: Contract, upstream: str) -> Cassette:

@@ -10,6 +10,7 @@ own copy on first use.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Coroutine
 from datetime import datetime, timedelta, timezone
@@ -55,7 +56,8 @@ def build_world(api: Any, directory: Path, seed: int) -> dict[str, Any] | None:
         seed=world_seed(seed),
         store=store,
         clock=SteppingClock(WORLD_START + timedelta(days=seed % 97)),
-        options=api.context.options,
+        # The world is the fake's own making: no recording answers it, no upstream is asked.
+        options=dataclasses.replace(api.context.options, replay="off", upstream=None, record_missing=None),
     )
     run_now(Scenario.from_file(script).run(builder, WORLD_TENANT, seed))
     world: dict[str, Any] = store.export()["tenants"].get(WORLD_TENANT, {})

@@ -435,6 +435,14 @@ class CassetteLibrary:
     def __len__(self) -> int:
         return len(self._all)
 
+    def operations(self, contract: str) -> frozenset[str]:
+        """The operations of ``contract`` some recording answers (one naming no contract counts)."""
+        return frozenset(
+            c.request.operation
+            for c in self._all
+            if c.request.operation is not None and c.request.contract in (contract, None)
+        )
+
     def __iter__(self) -> Iterator[Cassette]:
         return iter(self._all)
 

@@ -45,15 +45,21 @@ def match_call(library: CassetteLibrary, call: Call, contract: str | None) -> Ca
     )
 
 
+_FRAMING = frozenset({"content-type", "content-length", "transfer-encoding", "content-encoding"})
+
+
 def cassette_reply(cassette: Cassette, call: Call, speed: float) -> Reply:
+    """The recorded answer: its status, its headers (Retry-After, rate-limit headers...) and its
+    body, or its stream at the recorded pace (broken as the call's stream faults say)."""
+    headers = {k: v for k, v in cassette.headers.items() if k.lower() not in _FRAMING}
     if cassette.is_stream:
         stream = replay(cassette, speed, call.stream_faults)
-        return Reply(cassette.status, stream=stream)
+        return Reply(cassette.status, headers=headers, stream=stream)
     if cassette.final is not None:
-        return Reply(cassette.status, body=cassette.final)
+        return Reply(cassette.status, body=cassette.final, headers=headers)
     if cassette.body is not None:
-        return Reply(cassette.status, raw=cassette.body.encode())
-    return Reply(cassette.status)
+        return Reply(cassette.status, raw=cassette.body.encode(), headers=headers)
+    return Reply(cassette.status, headers=headers)
 
 
 def cassette_handler(

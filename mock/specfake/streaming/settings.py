@@ -46,7 +46,9 @@ class Streams:
         return self._options().stream_speed
 
     def match(self, call: Call) -> Cassette | None:
-        """The recording answering this request, if any."""
+        """The recording answering this request, if any (none when the ``replay`` option is off)."""
+        if self._options().replay == "off":
+            return None
         return match_call(self.library, call, self.contract)
 
     def replay(self, cassette: Cassette, call: Call) -> Reply:
