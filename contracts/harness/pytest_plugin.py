@@ -16,10 +16,12 @@ Options, later ones winning: ini (``specfake_contracts``, ``specfake_fixtures``,
                           api_keys=["k1"], strict=True)
 
 ``fixtures``: None (empty, the default), ``"builtin"`` (the demo world) or a directory.
-``scenario``: a scenario YAML (`specfake.scenario`) run before the test as ``api_key`` (default
-``specfake-test-key``); what it remembered is in ``specfake.scenario``. ``strict``: fail the test
-at teardown on any violation. ``options``: behaviour options. ``allow_extra_fields``: do not
-report fields the contract does not name.
+``scenario``: a fixture script (`specfake.scenario`, a YAML list of API calls) run before the
+test as ``api_key`` (default ``specfake-test-key``); what it remembered is in
+``specfake.scenario``. ``scenarios``: scenarios to start (`specfake.scenarios`: shipped names such
+as ``"flaky-5xx"``, or files); ``faults``: a fault rules file. ``strict``: fail the test at teardown
+on any violation. ``options``: behaviour options. ``allow_extra_fields``: do not report fields the
+contract does not name.
 
 Speed: one server (uvicorn in a thread) serves the whole session; each test gets a fresh app
 swapped in behind it, built from contracts parsed once. The checker is compiled on first use.
@@ -55,6 +57,8 @@ _OPTION_NAMES = (
     "options",
     "strict",
     "allow_extra_fields",
+    "scenarios",
+    "faults",
 )
 _contracts: dict[str, Contract] = {}
 _lock = threading.Lock()
@@ -176,6 +180,7 @@ def build(options: dict[str, Any]) -> SpecfakeApp:
     if isinstance(names, str):
         names = [names]
     behaviour = {"stream_speed": "0", **{k: str(v) for k, v in (options.get("options") or {}).items()}}
+    staged = options.get("scenarios") or ()
     return create_app(
         [contract(n) for n in names],
         seed=int(options.get("seed") or 0),
@@ -184,6 +189,8 @@ def build(options: dict[str, Any]) -> SpecfakeApp:
         options=behaviour,
         fixtures=options.get("fixtures"),
         journal=checking_journal(),
+        faults=options.get("faults"),
+        scenarios=[staged] if isinstance(staged, str) else staged,
     )
 
 
@@ -296,6 +303,6 @@ def specfake(
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "specfake(*contracts, seed=, fixtures=, scenario=, api_key=, api_keys=, options=, strict=, "
-        "allow_extra_fields=): what the specfake fixture serves",
+        "specfake(*contracts, seed=, fixtures=, scenario=, scenarios=, faults=, api_key=, api_keys=, "
+        "options=, strict=, allow_extra_fields=): what the specfake fixture serves",
     )

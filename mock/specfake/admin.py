@@ -18,6 +18,7 @@ from starlette.routing import Route
 from specfake.errors import ApiError, FieldError, RequestValidationError, unprocessable
 from specfake.fault_rules import RuleError
 from specfake.options import OptionError
+from specfake.scenarios import ScenarioFileError
 from specfake.store import check_snapshot
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class AdminApi:
             Route("/__admin/journal", self.clear_journal, methods=["DELETE"]),
             Route("/__admin/faults", self.faults, methods=["GET", "POST", "DELETE"]),
             Route("/__admin/faults/{rule_id}", self.remove_fault, methods=["DELETE"]),
+            Route("/__admin/scenarios", self.scenarios, methods=["GET"]),
+            Route("/__admin/scenarios/{name}", self.scenario, methods=["GET", "PUT", "DELETE"]),
         ]
 
     def _refused(self, request: Request) -> Response | None:
@@ -75,6 +78,9 @@ class AdminApi:
                     "DELETE /__admin/journal": "empty the journal",
                     "GET|POST|DELETE /__admin/faults": "fault rules: list (with counts), add, clear",
                     "DELETE /__admin/faults/{id}": "remove one fault rule",
+                    "GET /__admin/scenarios": "shipped and running scenarios",
+                    "PUT /__admin/scenarios/{name}": "start it or set its step ({'step': NAME})",
+                    "DELETE /__admin/scenarios/{name}": "stop it (its options come back)",
                 },
                 "contracts": sorted(api.contract.name for api in self.app.apis),
             }
@@ -199,6 +205,45 @@ class AdminApi:
         if not self.app.fault_rules.remove(rule_id):
             return JSONResponse({"detail": f"no fault rule {rule_id!r}"}, 404)
         return Response(status_code=204)
+
+    async def scenarios(self, request: Request) -> Response:
+        if refused := self._refused(request):
+            return refused
+        return JSONResponse(self.app.scenarios.to_json())
+
+    async def scenario(self, request: Request) -> Response:
+        """``PUT`` starts a scenario (``{"step": NAME_OR_NUMBER}``: at that step, the first by
+        default), or sets a running one's step; ``DELETE`` stops it; ``GET`` shows it."""
+        if refused := self._refused(request):
+            return refused
+        staged = self.app.scenarios
+        name = request.path_params["name"]
+        if request.method == "DELETE":
+            if not staged.stop(name):
+                return JSONResponse({"detail": f"scenario {name!r} is not running"}, 404)
+            return Response(status_code=204)
+        if request.method == "GET":
+            running = staged.running.get(name)
+            if running is None:
+                return JSONResponse({"detail": f"scenario {name!r} is not running"}, 404)
+            return JSONResponse(running.to_json())
+        raw = await request.body()
+        try:
+            given = orjson.loads(raw) if raw.strip() else {}
+        except orjson.JSONDecodeError as exc:
+            return _error(unprocessable(("body",), f"not JSON: {exc}", "json_invalid"))
+        if not isinstance(given, dict) or not isinstance(given.get("step", 0), (int, str)):
+            return _error(unprocessable(("body", "step"), "expected {'step': a step's name or number}"))
+        step = given.get("step", 0)
+        moving = name in staged.running and "step" in given
+        try:
+            running = staged.move(name, step) if moving else staged.start(name, step)
+        except ScenarioFileError as exc:
+            where = ("body", "step") if name in staged.running else ("path", "name")
+            return _error(unprocessable(where, str(exc)))
+        except OptionError as exc:
+            return _error(unprocessable(("body", "step"), str(exc)))
+        return JSONResponse(running.to_json())
 
     async def clear_journal(self, request: Request) -> Response:
         if refused := self._refused(request):

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import hashlib
 import itertools
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ from specfake.limits import Limiter
 from specfake.options import OptionError, Options
 from specfake.pipeline import DEFAULT_MAX_BODY, Refusal, RequestPipeline
 from specfake.resources import ResourceLayer
+from specfake.scenario import Scenario as Script
+from specfake.scenario import ScenarioError
+from specfake.scenarios import Scenarios
 from specfake.store import MemoryStore, Store
 from specfake.streaming.faults import StreamFaults
 from specfake.streaming.settings import Streams
@@ -40,6 +44,8 @@ from specfake.streaming.shape import PLAIN
 
 if TYPE_CHECKING:
     from specfake.record import MissRecorder
+
+log = logging.getLogger("specfake")
 
 __all__ = ["DEFAULT_MAX_BODY", "MountedApi"]
 
@@ -60,6 +66,7 @@ class MountedApi:
         journal_size: int = JOURNAL_SIZE,
         fault_rules: FaultRules | None = None,
         request_ids: Iterator[int] | None = None,
+        scenarios: Scenarios | None = None,
     ) -> None:
         self.contract = contract
         self.name = contract.name
@@ -89,6 +96,7 @@ class MountedApi:
         self._replayed = self._replayable()
         self.journal = journal if journal is not None else Journal(journal_size)
         self.fault_rules = fault_rules if fault_rules is not None else FaultRules(seed)
+        self.scenarios = scenarios if scenarios is not None else Scenarios()
         self.errors = self.behaviour.errors if self.behaviour is not None else ApiError
         self._request_ids = request_ids if request_ids is not None else itertools.count(1)
         self.limiter = Limiter()
@@ -115,11 +123,13 @@ class MountedApi:
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, path: str, *, record: bool = True
     ) -> None:
-        """Answer one request (``path`` below the prefix); ``record``: keep it in the journal
-        (in-process calls such as a scenario's are not requests the fake received)."""
+        """Answer one request (``path`` below the prefix). ``record`` False: an in-process call (a
+        fixture script's, a scenario step's), which the journal does not keep and which no fault,
+        limit, recording or scenario shapes."""
         # The tenant, the body, the headers and what shaped the answer (for the journal), the
-        # fault that shapes the body as it is sent, and the rate-limit headers.
-        seen: list[Any] = ["", b"", {}, None, None, {}]
+        # fault that shapes the body as it is sent, the rate-limit headers, and whether the request
+        # came over HTTP (an in-process call is shaped by nothing).
+        seen: list[Any] = ["", b"", {}, None, None, {}, record]
         request_id = b"req_%08d" % next(self._request_ids)
         try:
             reply = await self._handle(scope, receive, path, seen)
@@ -190,8 +200,10 @@ class MountedApi:
             seed=self._request_seed(method, path, scope.get("query_string", b""), raw_body),
         )
         fault = None
-        if FAULT_HEADER in headers or self.fault_rules.active:  # the only cost without faults
-            fault = self._fault(call, seen)
+        external = seen[6]
+        # The only cost without faults: one header lookup and two flags.
+        if external and (FAULT_HEADER in headers or self.fault_rules.active or self.scenarios.active):
+            fault = await self._fault(call, seen)
             if fault is not None:
                 if fault.latency is not None:
                     await asyncio.sleep(fault.delay(call.seed))
@@ -205,12 +217,13 @@ class MountedApi:
         if stream is not None and isinstance(body, dict) and body.get(stream.flag or "") is True:
             call.stream_faults = self._stream_faults(headers, fault)
         options = self.context.options
-        limited = bool(options.rate_limit) or options.token_limit is not None
+        limited = external and (bool(options.rate_limit) or options.token_limit is not None)
         if limited:
             refused = self._limit(call, op.stream is not None, seen)
             if refused is not None:
                 return refused
-        if op.operation_id in self._replayed or options.replay == "only" or self.recorder is not None:
+        replaying = op.operation_id in self._replayed or options.replay == "only" or self.recorder is not None
+        if external and replaying:
             query = scope.get("query_string", b"")
             recorded = await self._recorded(call, headers, raw_body, query, path, seen)
             if recorded is not None:
@@ -285,17 +298,32 @@ class MountedApi:
         recorder.on_recorded = lambda cassette: setattr(self, "_replayed", self._replayable())
         return recorder
 
-    def _fault(self, call: Call, seen: list[Any]) -> Fault | None:
-        """The request's own X-Specfake-Fault (a bad one is a 422), else the first rule that fires."""
+    async def _fault(self, call: Call, seen: list[Any]) -> Fault | None:
+        """The request's own X-Specfake-Fault (a bad one is a 422), else a running scenario's
+        (whose step also runs, whatever the header), else the first rule that fires."""
         fault = Fault.from_headers(call.headers)
+        staged = await self.scenarios.on_request(self, call) if self.scenarios.active else None
         if fault is not None:
             seen[3] = f"header {FAULT_HEADER}: {fault}"
             return fault
+        if staged is not None:
+            seen[3] = staged[1]
+            return staged[0]
         rule = self.fault_rules.fault_for(self.name, call) if self.fault_rules.active else None
         if rule is None:
             return None
         seen[3] = f"rule {rule.id}: {rule.text}"
         return rule.fault
+
+    async def run_calls(self, calls: list[dict[str, Any]], call: Call) -> None:
+        """A scenario step's API calls, in process as the request's tenant; ``${request.path.X}``,
+        ``.query``, ``.body`` and ``.tenant`` read ``call``. A call that fails is the scenario's
+        mistake, not the client's: it is logged and the request is answered as it would be."""
+        request = {"path": call.path, "query": call.query, "body": call.body, "tenant": call.api_key}
+        try:
+            await Script(calls, "scenario calls").run(self, call.api_key, call.seed, {"request": request})
+        except ScenarioError as exc:
+            log.warning("specfake: a scenario step's calls failed: %s", exc)
 
     def _stream_faults(self, headers: dict[str, str], fault: Fault | None) -> StreamFaults | None:
         """A stream's faults: its X-Specfake-Stream-Fault header (a bad one is a 422), else the

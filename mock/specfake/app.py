@@ -23,6 +23,7 @@ from specfake.fault_rules import FaultRules, load_rules
 from specfake.http import header_map
 from specfake.journal import Journal
 from specfake.options import OptionError, Options
+from specfake.scenarios import Scenarios
 from specfake.store import MemoryStore, Store
 from specfake.world import build_world, builtin_fixtures
 
@@ -41,6 +42,7 @@ class SpecfakeApp:
         admin_token: str | None = None,
         journal: Journal | None = None,
         fault_rules: FaultRules | None = None,
+        scenarios: Scenarios | None = None,
     ) -> None:
         self.apis = sorted(apis, key=lambda a: len(a.prefix), reverse=True)
         self._mounts = [(api.prefix, len(api.prefix), api) for api in self.apis]
@@ -49,6 +51,8 @@ class SpecfakeApp:
         if fault_rules is None:
             fault_rules = apis[0].fault_rules if apis else FaultRules()
         self.fault_rules = fault_rules
+        self.scenarios = scenarios if scenarios is not None else (apis[0].scenarios if apis else Scenarios())
+        self.scenarios.bind(self.apis)
         self.admin = AdminApi(self, admin_token)
         self.fallback = Starlette(routes=[Route("/", self._index), *self.admin.routes()])
 
@@ -132,6 +136,7 @@ def create_app(
     fixtures: str | Path | None = None,
     journal: Journal | None = None,
     faults: str | Path | None = None,
+    scenarios: Iterable[str] = (),
 ) -> SpecfakeApp:
     """Build the fake for ``contracts`` (built-in names or paths; default: every built-in).
 
@@ -143,6 +148,7 @@ def create_app(
     starts from; None starts empty.
     ``journal``: where requests are recorded (default: the last 1000, 4 KB of each body).
     ``faults``: a YAML file of fault rules (`specfake.fault_rules`); RuleError names its line.
+    ``scenarios``: scenarios to start (shipped names or files, `specfake.scenarios`).
     """
     keys = frozenset(api_keys) if api_keys is not None else None
     chosen = list(contracts) if contracts is not None else list(builtin_contracts().values())
@@ -153,6 +159,7 @@ def create_app(
     for spec in load_rules(faults) if faults is not None else []:
         rules.add(spec)
     request_ids = itertools.count(1)  # one sequence for the whole fake: X-Request-Id is unique
+    staged = Scenarios()
     values = dict(options or {})
     kinds = {c.name: _options_type(c) for c in loaded}
     known = set().union(*(kind.names() for kind in kinds.values())) if kinds else Options.names()
@@ -172,6 +179,7 @@ def create_app(
             journal=journal,
             fault_rules=rules,
             request_ids=request_ids,
+            scenarios=staged,
         )
         for c in loaded
     ]
@@ -186,7 +194,10 @@ def create_app(
             template = build_world(api, directory, seed)
             if template is not None:
                 api.store.set_template(template)
-    return SpecfakeApp(apis, admin_token=admin_token, journal=journal, fault_rules=rules)
+    app = SpecfakeApp(apis, admin_token=admin_token, journal=journal, fault_rules=rules, scenarios=staged)
+    for name in scenarios:
+        staged.start(name)
+    return app
 
 
 def _options_type(contract: Contract) -> type[Options]:

@@ -45,6 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
             admin_token=args.admin_token,
             fixtures=None if args.empty else (args.fixtures or "builtin"),
             faults=args.faults,
+            scenarios=args.scenario or (),
         )
     except (ContractError, ScenarioError, ValueError) as exc:
         print(f"specfake: {exc}", file=sys.stderr)
@@ -64,6 +65,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"specfake: fixtures: {world}; state: {args.state or 'in memory'}; admin API: /__admin")
     if app.fault_rules.rules:
         print(f"specfake: fault rules: {len(app.fault_rules.rules)} from {args.faults} (GET /__admin/faults)")
+    if app.scenarios.running:
+        print(f"specfake: scenarios running: {', '.join(app.scenarios.running)} (GET /__admin/scenarios)")
     recordings = f"{options['streams_dir']} + built-in" if options.get("streams_dir") else "built-in"
     recordings += f"; replay {options.get('replay', 'prefer')}"
     if options.get("record_missing"):
@@ -148,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")
     serve.add_argument(
         "--faults", metavar="FILE", help="fault rules (YAML list) for matching requests; see README Faults"
+    )
+    serve.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME_OR_FILE",
+        help="start a scenario (shipped: fixtures/scenarios/; repeatable; see README Scenarios)",
     )
     serve.add_argument(
         "--rate-limit",

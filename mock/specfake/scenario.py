@@ -52,11 +52,14 @@ class Scenario:
     def from_file(cls, path: Path) -> Scenario:
         return cls(yaml.safe_load(path.read_text()) or [], str(path))
 
-    async def run(self, api: MountedApi, tenant: str, seed: int) -> dict[str, Any]:
-        """Run every step as ``tenant``; returns the remembered answers."""
+    async def run(
+        self, api: MountedApi, tenant: str, seed: int, known: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Run every step as ``tenant``; returns the remembered answers. ``known``: names the
+        steps may read from the start (a scenario's ``${request...}``)."""
         faker = Faker("en_US")
         faker.seed_instance(seed)
-        names: dict[str, Any] = {}
+        names: dict[str, Any] = dict(known or {})
         for number, step in enumerate(self.steps, 1):
             where = f"{self.source} step {number} ({step.get('op', '?')})"
             repeat = int(step.get("repeat", 1))

@@ -134,3 +134,13 @@ def test_ini(specfake):
 """
     )
     pytester.runpytest_inprocess("-q", "--specfake-seed", "11").assert_outcomes(passed=1)
+
+
+def test_the_serve_helper_starts_scenarios_and_fault_rules(tmp_path: Any) -> None:
+    rules = tmp_path / "faults.yaml"
+    rules.write_text("- operation: evaluations_retrieve\n  fault: status=418\n")
+    with serve(contracts=["sgp"], scenarios="flaky-5xx", faults=str(rules)) as fake:
+        url = fake.base_url("sgp") + "/v4/evaluations"
+        statuses = [httpx.get(url, headers=fake.headers("sgp")).status_code for _ in range(3)]
+        assert statuses == [503, 503, 200]
+        assert httpx.get(url + "/e1", headers=fake.headers("sgp")).status_code == 418

@@ -15,3 +15,6 @@ class HumanloopOptions(Options):
     evaluation_hold: str = option(
         "", one_of("pending", "running"), "hold evaluation runs at this status (pending or running)"
     )
+    evaluation_outcome: str = option(
+        "completed", one_of("completed", "failed"), "how a fake-driven evaluation run ends"
+    )

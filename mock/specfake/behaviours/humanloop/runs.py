@@ -9,7 +9,8 @@ an ``update_status``. Progress is worked out from the run's start on every read.
 
 - ``evaluation_pace``: seconds per datapoint (default 0: the run is complete when created);
 - ``evaluation_hold``: ``pending`` keeps runs pending (nothing generated, an external run is not
-  yet open for logs); ``running`` lets generation go on but never marks a run completed.
+  yet open for logs); ``running`` lets generation go on but never marks a run completed;
+- ``evaluation_outcome``: ``failed`` ends a fake-driven run as ``failed`` instead of ``completed``.
 
 An external run (``hl_generated`` false) is ``running`` once created.
 
@@ -43,7 +44,7 @@ from specfake.errors import ApiError
 EVALUATION_RUNS = "evaluation_runs"
 RESULT_PREFIX = "evr_"
 GENERATED_BY_FAKE = ("python", "llm")  # evaluator types whose results the fake draws itself
-ORDER = {"pending": 0, "running": 1, "completed": 2}
+ORDER = {"pending": 0, "running": 1, "completed": 2, "failed": 2}
 
 
 def new_run(
@@ -232,7 +233,7 @@ def advance(hl: HumanloopState, call: Call, evaluation: dict[str, Any], run: dic
             _generate(hl, call, evaluation, run, run["generated"])
             run["generated"] += 1
         if run["generated"] >= total and not awaits_client(evaluation, run):
-            status = "completed"
+            status = options.evaluation_outcome  # "completed", or "failed" to reproduce a failure
         elif run["generated"] > 0:
             status = "running"
         else:
