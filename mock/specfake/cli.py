@@ -18,6 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from specfake.app import create_app
+    from specfake.clock import parse_clock
     from specfake.scenario import ScenarioError
     from specfake.server import uvicorn_config
 
@@ -46,6 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
             fixtures=None if args.empty else (args.fixtures or "builtin"),
             faults=args.faults,
             scenarios=args.scenario or (),
+            clock=parse_clock(args.clock) if args.clock else None,
         )
     except (ContractError, ScenarioError, ValueError) as exc:
         print(f"specfake: {exc}", file=sys.stderr)
@@ -151,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")
     serve.add_argument(
         "--faults", metavar="FILE", help="fault rules (YAML list) for matching requests; see README Faults"
+    )
+    serve.add_argument(
+        "--clock",
+        metavar="CLOCK",
+        help="wall (default), fixed[:ISO-TIME] or stepping[:ISO-TIME][/SECONDS]: a reproducible run",
     )
     serve.add_argument(
         "--scenario",
