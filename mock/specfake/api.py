@@ -23,6 +23,7 @@ from specfake.answers import ContractAnswers
 from specfake.behaviours import BehaviourContext, declared
 from specfake.calls import Call, Handler
 from specfake.clock import Clock
+from specfake.compiled import CompiledOperation
 from specfake.contract import Contract
 from specfake.errors import ApiError
 from specfake.fault_rules import FaultRules
@@ -94,6 +95,7 @@ class MountedApi:
         self._keyed = frozenset(shape.keys) if shape is not None else frozenset()
         self.recorder = self._miss_recorder(options)
         self._replayed = self._replayable()
+        self._refresh()
         self.journal = journal if journal is not None else Journal(journal_size)
         self.fault_rules = fault_rules if fault_rules is not None else FaultRules(seed)
         self.scenarios = scenarios if scenarios is not None else Scenarios()
@@ -114,11 +116,24 @@ class MountedApi:
     def options(self) -> Options:
         return self.context.options
 
-    def set_options(self, changes: Mapping[str, str]) -> Options:
-        """Change options at run time (``""`` unsets one); OptionError names a bad one, and then
-        nothing changes."""
-        self.context.options = self.context.options.changed(changes)
-        return self.context.options
+    def set_options(self, changes: Mapping[str, str] | Options) -> Options:
+        """Change options at run time (``""`` unsets one), or put back an options object (a
+        stopped scenario's); OptionError names a bad one, and then nothing changes."""
+        options = changes if isinstance(changes, Options) else self.context.options.changed(changes)
+        self.context.options = options
+        self._refresh()
+        return options
+
+    def _refresh(self) -> None:
+        """Whether anything before the handler is on: the hot path reads this one flag."""
+        options = self.context.options
+        self._extras = bool(
+            options.rate_limit
+            or options.token_limit is not None
+            or options.replay == "only"
+            or self.recorder is not None
+            or self._replayed
+        )
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, path: str, *, record: bool = True
@@ -157,7 +172,7 @@ class MountedApi:
                     seen[2],
                     body if len(body) <= limit else body[:limit],
                     reply.status,
-                    request_id.decode(),
+                    request_id,
                     seen[3],
                 )
             )
@@ -216,26 +231,41 @@ class MountedApi:
         stream = op.stream
         if stream is not None and isinstance(body, dict) and body.get(stream.flag or "") is True:
             call.stream_faults = self._stream_faults(headers, fault)
-        options = self.context.options
-        limited = external and (bool(options.rate_limit) or options.token_limit is not None)
-        if limited:
-            refused = self._limit(call, op.stream is not None, seen)
-            if refused is not None:
-                return refused
-        replaying = op.operation_id in self._replayed or options.replay == "only" or self.recorder is not None
-        if external and replaying:
-            query = scope.get("query_string", b"")
-            recorded = await self._recorded(call, headers, raw_body, query, path, seen)
-            if recorded is not None:
-                return recorded
+        if external and self._extras:  # rate limits or recordings: off, this costs one flag
+            answered = await self._extras_first(call, op, headers, raw_body, scope, path, seen)
+            if answered is not None:
+                return answered
         result = self.handlers[op.operation_id](call)
         if not isinstance(result, Reply):
             result = await result
-        if limited:
+        if seen[5]:  # rate-limit headers, and what a generation spent
             result = dataclasses.replace(result, headers={**result.headers, **seen[5]})
-            if call.tokens and options.token_limit is not None and op.stream is not None:
-                self.limiter.spend_tokens(call.api_key, call.tokens, options.token_limit, self._now())
+            token_limit = self.context.options.token_limit
+            if call.tokens and token_limit is not None and op.stream is not None:
+                self.limiter.spend_tokens(call.api_key, call.tokens, token_limit, self._now())
         return result
+
+    async def _extras_first(
+        self,
+        call: Call,
+        op: CompiledOperation,
+        headers: dict[str, str],
+        raw_body: bytes,
+        scope: Scope,
+        path: str,
+        seen: list[Any],
+    ) -> Reply | None:
+        """What answers before the handler when limits or recordings are on: a 429, a recording,
+        the upstream; None: the handler answers."""
+        options = self.context.options
+        if options.rate_limit or options.token_limit is not None:
+            refused = self._limit(call, op.stream is not None, seen)
+            if refused is not None:
+                return refused
+        if op.operation_id in self._replayed or options.replay == "only" or self.recorder is not None:
+            query = scope.get("query_string", b"")
+            return await self._recorded(call, headers, raw_body, query, path, seen)
+        return None
 
     def _limit(self, call: Call, generates: bool, seen: list[Any]) -> Reply | None:
         """Count the request against the rate limits (and, for a generation, check the token
@@ -282,6 +312,10 @@ class MountedApi:
             )
         return None
 
+    def _recorded_one(self) -> None:
+        self._replayed = self._replayable()
+        self._refresh()
+
     def _replayable(self) -> frozenset[str]:
         return self.context.streams.library.operations(self.name) - self._keyed
 
@@ -292,10 +326,9 @@ class MountedApi:
             raise OptionError("record_missing", "needs upstream too (--upstream URL --record-missing DIR)")
         from specfake.record import MissRecorder  # httpx comes with it: only a recording fake pays
 
-
         library = self.context.streams.library
         recorder = MissRecorder(options.upstream, options.record_missing, self.contract, library)
-        recorder.on_recorded = lambda cassette: setattr(self, "_replayed", self._replayable())
+        recorder.on_recorded = lambda cassette: self._recorded_one()
         return recorder
 
     async def _fault(self, call: Call, seen: list[Any]) -> Fault | None:

@@ -91,7 +91,8 @@ class SpecfakeApp:
             body = self.journal.body(b"".join(parts))
             query: bytes = scope.get("query_string", b"")
             method, path, headers = scope["method"], scope["path"], header_map(scope)
-            self.journal.record((time.time(), None, "", method, path, query, headers, body, status, "", None))
+            row = (time.time(), None, "", method, path, query, headers, body, status, b"", None)
+            self.journal.record(row)
 
     def journals(self) -> list[Journal]:
         """Every distinct journal of the app and its contracts (``create_app`` shares one)."""

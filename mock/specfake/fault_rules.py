@@ -235,9 +235,7 @@ def load_rules(path: str | Path) -> list[Any]:
         except RuleError as exc:
             line = item.start_mark.line + 1
             if exc.loc and isinstance(item, yaml.MappingNode):
-                line = next(
-                    (k.start_mark.line + 1 for k, _ in item.value if k.value == exc.loc[0]), line
-                )
+                line = next((k.start_mark.line + 1 for k, _ in item.value if k.value == exc.loc[0]), line)
             message = f"{source}:{line}: rule {number + 1}: {exc.message}"
             raise RuleError((number, *exc.loc), message, line) from None
     return specs

@@ -252,4 +252,3 @@ async def send_shaped(send: Send, reply: Reply, fault: Fault, request_id: bytes)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
     await send({"type": "http.response.body", "body": payload})
-

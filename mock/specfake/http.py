@@ -113,12 +113,11 @@ def _headers(
 REQUEST_ID = b"x-request-id"
 
 
-async def send_reply(send: Send, reply: Reply, request_id: bytes = b"") -> None:
+async def send_reply(send: Send, reply: Reply, request_id: bytes) -> None:
     """Send ``reply``; ``request_id`` goes out as ``X-Request-Id`` (the journal has it too)."""
     if reply.stream is not None:
         headers = _headers(SSE, None, {"cache-control": "no-cache", **reply.headers})
-        if request_id:
-            headers.append((REQUEST_ID, request_id))
+        headers.append((REQUEST_ID, request_id))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         async for chunk in reply.stream:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -126,19 +125,16 @@ async def send_reply(send: Send, reply: Reply, request_id: bytes = b"") -> None:
         return
     if reply.status == 204 or (reply.body is None and reply.raw is None):
         headers = _headers(None, None, reply.headers)
-        if request_id:
-            headers.append((REQUEST_ID, request_id))
+        headers.append((REQUEST_ID, request_id))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
     payload = reply.raw if reply.raw is not None else dump_json(reply.body)
     if reply.headers:
         headers = _headers(JSON, len(payload), reply.headers)
-        if request_id:
-            headers.append((REQUEST_ID, request_id))
+        headers.append((REQUEST_ID, request_id))
     else:  # the usual answer
-        headers = [(b"content-type", JSON), (b"content-length", b"%d" % len(payload))]
-        if request_id:
-            headers.append((REQUEST_ID, request_id))
+        length = b"%d" % len(payload)
+        headers = [(b"content-type", JSON), (b"content-length", length), (REQUEST_ID, request_id)]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

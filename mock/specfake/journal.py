@@ -18,7 +18,7 @@ import orjson
 JOURNAL_SIZE = 1000
 JOURNAL_BODY = 4096  # bytes of each request body a served fake keeps
 # What the hot path appends: a JournalEntry's fields in order (a tuple is a sixth of its cost).
-Row = tuple[float, "str | None", str, str, str, bytes, dict[str, str], bytes, int, str, "str | None"]
+Row = tuple[float, "str | None", str, str, str, bytes, dict[str, str], bytes, int, bytes, "str | None"]
 
 
 @dataclass(slots=True)
@@ -85,7 +85,7 @@ class Journal:
                 break
             except RuntimeError:  # appended to while copied: copy again
                 continue
-        found = [JournalEntry(*row) for row in rows]
+        found = [JournalEntry(*row[:9], row[9].decode(), row[10]) for row in rows]
         if contract is not None:
             found = [e for e in found if e.contract == contract]
         if tenant is not None:

@@ -241,4 +241,3 @@ def _unknown(loc: Loc, suggestion: str | None) -> Violation:
     hint = f"; did you mean {suggestion!r}?" if suggestion else ""
     message = f"unknown field {name!r}: the contract does not name it, so the server ignores it{hint}"
     return Violation(ADVISORY, "unknown_field", loc, message, "extra_forbidden", suggestion=suggestion)
-

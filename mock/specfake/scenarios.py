@@ -102,9 +102,7 @@ class Running:
         }
 
 
-def parse_scenario(
-    data: Any, source: str, lines: dict[tuple[int | str, ...], int] | None = None
-) -> Scenario:
+def parse_scenario(data: Any, source: str, lines: dict[tuple[int | str, ...], int] | None = None) -> Scenario:
     """A scenario from its mapping; ScenarioFileError names the file, the line and the field."""
     lines = lines or {}
 
@@ -254,7 +252,7 @@ class Scenarios:
             for api in self.apis:
                 saved = self._saved.get(name, {}).get(api.name)
                 if found and saved is not None:
-                    api.context.options = saved
+                    api.set_options(saved)
             self._saved.pop(name, None)
             self.active = bool(self.running)
             return found

@@ -5,16 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import httpx
-from starlette.testclient import TestClient
 
 from specfake.app import create_app
 from specfake.contract import load_contract
 from specfake.generate import GenContext, SchemaCompiler
 from specfake.server import free_port
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's note about httpx: the test client works
+    from starlette.testclient import TestClient
 
 KEY = {"X-API-KEY": "k"}
 
