@@ -8,9 +8,11 @@ shape gives its behaviour an error class of its own that overrides ``body`` (as 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 Loc = tuple[str | int, ...]
 
@@ -67,6 +69,20 @@ class RequestValidationError(ApiError):
 def unprocessable(loc: Sequence[str | int], msg: str, type: str = "value_error") -> RequestValidationError:
     """A 422 naming one field: for rules a schema cannot state (FastAPI validators answer them so)."""
     return RequestValidationError([FieldError(tuple(loc), msg, type)])
+
+
+def parse_header(headers: Mapping[str, str], name: str, parse: Callable[[str], T]) -> T | None:
+    """``parse`` of header ``name`` (lower-cased names), None when absent or blank.
+
+    A value ``parse`` refuses with ValueError is a 422 naming the header, as FastAPI answers one.
+    """
+    text = headers.get(name)
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise unprocessable(("header", name), str(exc)) from None
 
 
 class NotFound(ApiError):

@@ -38,7 +38,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from specfake.contract import is_json
-from specfake.errors import ApiError, unprocessable
+from specfake.errors import ApiError, parse_header
 from specfake.http import REQUEST_ID, Reply, dump_json
 from specfake.streaming.faults import StreamCut, StreamFaults
 
@@ -113,13 +113,7 @@ class Fault:
     @classmethod
     def from_headers(cls, headers: dict[str, str]) -> Fault | None:
         """The fault a request asks for (lower-cased header names); a bad header is a 422 naming it."""
-        text = headers.get(HEADER)
-        if text is None or not text.strip():
-            return None
-        try:
-            return cls.parse(text)
-        except ValueError as exc:
-            raise unprocessable(("header", HEADER), str(exc)) from None
+        return parse_header(headers, HEADER, cls.parse)
 
     def delay(self, seed: int) -> float:
         """The latency for a request with this seed (a draw in the range, the same every time)."""

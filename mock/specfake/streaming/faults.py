@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from specfake.errors import unprocessable
+from specfake.errors import parse_header
 from specfake.streaming.sse import event
 
 HEADER = "x-specfake-stream-fault"
@@ -130,13 +130,7 @@ class StreamFaults:
 
         A header that cannot be read is a 422 naming it, as FastAPI answers a bad header.
         """
-        text = headers.get(HEADER)
-        if text is None or not text.strip():
-            return None
-        try:
-            return cls.parse(text)
-        except ValueError as exc:
-            raise unprocessable(("header", HEADER), str(exc)) from None
+        return parse_header(headers, HEADER, cls.parse)
 
     def __str__(self) -> str:
         parts = [f"stall={n}:{s:g}" for n, s in self.stalls]
