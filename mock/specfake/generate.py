@@ -3,6 +3,23 @@
 A schema is compiled once into a tree of small functions (``Maker``); a request only runs them
 with its own ``random.Random``. Faker supplies realistic words and names, seeded from the same
 random source so the output depends only on the seed.
+
+Answers are *filled* by default, the way Prism's dynamic mode answers: every optional property is
+present and a nullable schema (``type: [X, "null"]``, an ``anyOf``/``oneOf`` with a null branch, an
+``enum`` listing ``null``, OpenAPI 3.0's ``nullable: true``) gets a non-null value, so the field a
+client reads first (a chat message's ``content``) is there. Two ``GenContext`` knobs bring back
+the variety: ``optional_rate`` (the chance an optional property is present, 1.0 by default) and
+``null_rate`` (the chance a nullable schema answers ``null``, 0.0 by default);
+``GenContext.varied(seed)`` sets both to one half, the mix of absent and null fields the fake's
+answers had before. Clients' resilience to absent and null fields is exercised by the response
+fuzzer (``contracts/harness/fuzz.py``), whose answers come from Hypothesis strategies
+(``contracts/harness/strategies.py``: schemathesis' generator plus its "unusual" twists), not from
+this module.
+
+Recursive schemas terminate: deeper than ``SchemaCompiler.MAX_DEPTH`` objects leave their
+optional properties out, nullable schemas answer ``null`` and arrays hold only ``minItems``
+items. A recursion that none of these ends (a required, non-nullable self-reference: a schema
+with no finite instance) stops at ``HARD_DEPTH``, where objects are answered empty.
 """
 
 from __future__ import annotations
@@ -23,14 +40,39 @@ _WORDS = Faker("en_US")
 
 
 class GenContext:
-    """Per-call state: the random source and a depth guard against recursive schemas."""
+    """Per-call state: the random source, the fill rates and a depth guard against recursion.
 
-    __slots__ = ("depth", "optional_rate", "rng")
+    ``optional_rate`` is the chance an optional property is present, ``null_rate`` the chance a
+    nullable schema answers ``null``; the defaults (1.0 and 0.0) fill everything.
+    """
 
-    def __init__(self, seed: int | str | bytes, *, optional_rate: float = 0.5) -> None:
+    __slots__ = ("depth", "null_rate", "optional_rate", "rng")
+
+    def __init__(
+        self, seed: int | str | bytes, *, optional_rate: float = 1.0, null_rate: float = 0.0
+    ) -> None:
         self.rng = random.Random(seed)
         self.depth = 0
         self.optional_rate = optional_rate
+        self.null_rate = null_rate
+
+    @classmethod
+    def varied(cls, seed: int | str | bytes) -> GenContext:
+        """Optional properties absent and nullable ones null about half the time each."""
+        return cls(seed, optional_rate=0.5, null_rate=0.5)
+
+    def optional(self) -> bool:
+        """Whether to include one optional property (no draw at the usual 1.0 and 0.0)."""
+        rate = self.optional_rate
+        return rate >= 1.0 or (rate > 0.0 and self.rng.random() < rate)
+
+    def null(self) -> bool:
+        """Whether a nullable schema answers ``null``: when asked to, and always deep down (in a
+        container deeper than ``MAX_DEPTH``, as ``SchemaCompiler._object`` counts)."""
+        if self.depth > SchemaCompiler.MAX_DEPTH + 1:
+            return True
+        rate = self.null_rate
+        return rate >= 1.0 or (rate > 0.0 and self.rng.random() < rate)
 
     def words(self, n: int) -> str:
         _WORDS.seed_instance(self.rng.getrandbits(32))
@@ -40,7 +82,8 @@ class GenContext:
 class SchemaCompiler:
     """Turns schemas into makers; ``resolve`` follows $refs within the owning document."""
 
-    MAX_DEPTH = 6
+    MAX_DEPTH = 4  # deeper, optional properties are left out and nullable schemas are null
+    HARD_DEPTH = 24  # deeper, objects are empty: only a schema with no finite instance gets here
 
     def __init__(self, resolve: Callable[[str], dict[str, Any]]) -> None:
         self._resolve = resolve
@@ -54,12 +97,17 @@ class SchemaCompiler:
             raise ValueError("cannot generate for a false schema")
         if "$ref" in schema:
             return self._ref(schema["$ref"], {k: v for k, v in schema.items() if k != "$ref"})
+        if schema.get("nullable") is True:  # OpenAPI 3.0
+            rest = {k: v for k, v in schema.items() if k != "nullable"}
+            return _nullable([self.compile(rest, hint)], True)
         if "const" in schema:
             value = schema["const"]
             return lambda ctx: value
         if "enum" in schema:
-            choices = list(schema["enum"])
-            return lambda ctx: ctx.rng.choice(choices)
+            choices = [c for c in schema["enum"] if c is not None]
+            if not choices:
+                return _null_value
+            return _nullable([lambda ctx: ctx.rng.choice(choices)], None in schema["enum"])
         if "allOf" in schema:
             merged = dict(schema)
             parts = merged.pop("allOf")
@@ -68,13 +116,15 @@ class SchemaCompiler:
             if key in schema:
                 base = {k: v for k, v in schema.items() if k not in (key, "default")}
                 branches = [
-                    self.compile({**base, **self._deref(b)}) if base else self.compile(b) for b in schema[key]
+                    self.compile({**base, **self._deref(b)}, hint) if base else self.compile(b, hint)
+                    for b in schema[key]
+                    if not _is_null(self._deref(b))
                 ]
-                return _choice(branches)
+                return _nullable(branches, any(_is_null(self._deref(b)) for b in schema[key]))
         types = schema.get("type")
         if isinstance(types, list):
-            branches = [self.compile({**schema, "type": t}, hint) for t in types]
-            return _choice(branches)
+            branches = [self.compile({**schema, "type": t}, hint) for t in types if t != "null"]
+            return _nullable(branches, "null" in types)
         if types is None:
             if "properties" in schema or "required" in schema:
                 types = "object"
@@ -176,24 +226,34 @@ class SchemaCompiler:
     def _object(self, schema: dict[str, Any]) -> Maker:
         required = set(schema.get("required", []))
         props = [
-            (name, name in required, self.compile(sub))
+            (name, name in required, self.compile(sub, name))
             for name, sub in (schema.get("properties") or {}).items()
         ]
         extra = schema.get("additionalProperties")
         extra_maker = self.compile(extra) if isinstance(extra, dict) and not props else None
         min_props = int(schema.get("minProperties", 0))
+        max_props = int(schema.get("maxProperties", 1 << 30))
+        # Room for optional properties once every required one is in (maxProperties counts both).
+        optional_room = max_props - sum(1 for _, is_required, _ in props if is_required)
 
         def make(ctx: GenContext) -> dict[str, Any]:
             out: dict[str, Any] = {}
+            if ctx.depth > self.HARD_DEPTH:
+                return out
             deep = ctx.depth > self.MAX_DEPTH
             ctx.depth += 1
             try:
+                room = optional_room
                 for name, is_required, maker in props:
-                    if is_required or (not deep and ctx.rng.random() < ctx.optional_rate):
+                    if is_required:
                         out[name] = maker(ctx)
-                if extra_maker is not None:
-                    count = max(min_props, 0 if deep else ctx.rng.randint(0, 2))
-                    for i in range(count):
+                    elif not deep and room > 0 and ctx.optional():
+                        room -= 1
+                        out[name] = maker(ctx)
+                if extra_maker is not None:  # a map: one or two entries when filling, else up to two
+                    fewest = 1 if ctx.optional_rate >= 1.0 else 0
+                    count = max(min_props, 0 if deep else ctx.rng.randint(fewest, 2))
+                    for i in range(min(count, max_props - len(out))):
                         out[f"{ctx.words(1)}_{i}"] = extra_maker(ctx)
                 return out
             finally:
@@ -220,6 +280,29 @@ def _choice(branches: list[Maker]) -> Maker:
     if len(branches) == 1:
         return branches[0]
     return lambda ctx: ctx.rng.choice(branches)(ctx)
+
+
+def _null_value(ctx: GenContext) -> None:
+    return None
+
+
+def _nullable(branches: list[Maker], can_be_null: bool) -> Maker:
+    """One of ``branches``, or ``null`` when the schema allows it and the context asks for it."""
+    if not branches:
+        return _null_value
+    some = _choice(branches)
+    if not can_be_null:
+        return some
+    return lambda ctx: None if ctx.null() else some(ctx)
+
+
+def _is_null(schema: Any) -> bool:
+    """A branch that only admits ``null``: ``{type: "null"}``, ``{const: null}``, ``{enum: [null]}``."""
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("type") == "null" or ("const" in schema and schema["const"] is None):
+        return True
+    return schema.get("enum") == [None]
 
 
 def _merge_all_of(parts: list[dict[str, Any]]) -> dict[str, Any]:

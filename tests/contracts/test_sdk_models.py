@@ -61,7 +61,9 @@ def samples(contract: Contract, answers: ContractAnswers, schema: dict[str, Any]
     maker = answers.maker_for(schema)
     out = [example] if example is not None else []
     for seed in range(SAMPLES):
-        out.append(maker(GenContext(f"sdk:{seed}", optional_rate=seed / SAMPLES)))
+        # From everything filled (the fake's default) to every optional field absent and null.
+        rate = seed / SAMPLES
+        out.append(maker(GenContext(f"sdk:{seed}", optional_rate=1 - rate, null_rate=rate)))
     return out
 
 
