@@ -21,7 +21,7 @@ import orjson
 from specfake.compiled import CompiledContract
 from specfake.contract import Contract, Operation, is_event_stream, is_json, media_type
 from specfake.contracts.harness.findings import Exchange, Finding, field_path, trim
-from specfake.contracts.harness.stream_judge import judge_stream
+from specfake.contracts.harness.stream_judge import TERMINATOR, judge_stream
 from specfake.pipeline import RequestPipeline, Violation, rule_of
 from specfake.shapes import closest
 
@@ -93,8 +93,16 @@ def _finding(
         message = f"{method} is not an operation of {path}; the contract allows {', '.join(v.allow)}"
         return Finding(label, v.rule, message, "client", exchange=seen)
     if v.rule == "auth":
-        header = str(v.loc[-1])
-        message = f"the API key header {header} {'is empty' if header in headers else 'is missing'}"
+        place, name = str(v.loc[0]), str(v.loc[-1])
+        state = "is empty" if place == "header" and name in headers else "is missing"
+        if v.type != "missing":  # malformed (or, with known keys, not accepted)
+            message = v.msg
+        elif v.challenge is not None:  # an HTTP scheme: Authorization: Bearer / Basic
+            what = "bearer token" if v.challenge == "Bearer" else "basic credentials"
+            message = f"the {what} (Authorization: {v.challenge} ...) {state}"
+        else:
+            where_named = {"header": "header", "query": "query parameter", "cookie": "cookie"}
+            message = f"the API key {where_named.get(place, place)} {name} {state}"
     elif v.rule == "content_type":
         got = media_type(headers.get("content-type", "")) or "no Content-Type header"
         message, where = f"the body must be sent as application/json, got {got}", "header.content-type"
@@ -172,6 +180,7 @@ class ResponseChecker:
             for problem in judge_stream(self.compiled, stream, body, cut_short=cut_short) if stream else ():
                 event = () if problem.event is None else (f"event[{problem.event}]",)
                 check = "sse_framing" if problem.framing else "sse_event_schema"
+                check = "sse_terminator" if problem.kind == TERMINATOR else check
                 add(check, problem.message, field_path((*event, *problem.loc)) or None)
             return out
         schema = next(s for t, s in spec.content.items() if is_json(t) or media_type(t) == media)

@@ -41,7 +41,7 @@ from specfake.contracts.harness.client_check import DEFAULT_API_KEY, client_env,
 from specfake.contracts.harness.findings import Exchange, Finding, Report, trim
 from specfake.http import dump_json, lifespan, read_body
 from specfake.server import LiveServer
-from specfake.streaming.sse import event
+from specfake.streaming.sse import event, event_raw
 
 TOOL = "check client --fuzz-responses"
 CHECK = "client_crash_on_valid_response"
@@ -209,6 +209,9 @@ def _answer(contract: Contract, pending: Pending, data: st.DataObject, number: i
             strategies.stream_events(contract, op.operation_id), label=f"{number}: {label} stream"
         )
         payload = b"".join(event(chunk) for chunk in chunks)
+        spec = contract.compiled.operation(op.operation_id).stream
+        if spec is not None and spec.terminator is not None:  # the contract's own end: data: [DONE]
+            payload += event_raw(spec.terminator)
         served = Served(label, pending.method, pending.url, pending.headers, request_body, 200,
                         "text/event-stream", chunks, stream=True)  # fmt: skip
         return Answer(200, "text/event-stream", payload), served

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import httpx
 
@@ -60,9 +61,10 @@ class CheckingProxy(ForwardingProxy):
         with self._lock:
             exchanges = list(self.forwarded)
         out: list[Finding] = []
-        secrets = set(self.contract.compiled.api_key_headers.values())
+        secrets = self.contract.compiled.secret_headers  # API-key headers, Authorization, Cookie
+        query_secrets = self.contract.compiled.auth_query(REDACTED)
         for ex in exchanges:
-            query = ex.query.decode("latin-1")
+            query = _redact_query(ex.query.decode("latin-1"), query_secrets)
             url = root_url + self.contract.prefix + ex.path + ("?" + query if query else "")
             exchange = self.requests.exchange(ex.method, url, ex.headers, ex.body)
             exchange.headers = {
@@ -101,6 +103,16 @@ class CheckingProxy(ForwardingProxy):
             exchanges = list(self.forwarded)
         ops = [self.requests.operation(ex.method, ex.path) for ex in exchanges]
         return sorted({f"{op.method} {op.path}" for op in ops if op is not None})
+
+
+def _redact_query(query: str, secrets: dict[str, str]) -> str:
+    """``query`` with the value of every query-string API key replaced by ``<redacted>``."""
+    if not secrets or not query:
+        return query
+    parts = [part.partition("=") for part in query.split("&")]
+    return "&".join(
+        name + sep + (REDACTED if unquote_plus(name) in secrets else value) for name, sep, value in parts
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -96,7 +96,7 @@ class RunningFake:
         return self.url + self.app.api(contract).prefix
 
     def headers(self, contract: str, api_key: str | None = None) -> dict[str, str]:
-        """The API key header(s) of ``contract`` set to ``api_key`` (default: the fixture's key)."""
+        """The headers that carry ``api_key`` (default: the fixture's key) for ``contract``'s auth."""
         return self.app.api(contract).compiled.auth_headers(api_key or self.api_key)
 
     @property

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from specfake.compiled import SSE
 from specfake.contract import Contract, ContractError, load_contract, resolve_pointer
 from specfake.contracts.harness import profiles
 from specfake.contracts.harness.findings import Exchange, Finding, Report, field_path, trim
@@ -35,8 +36,10 @@ TOOL = "check server"
 
 
 def auth_headers(contract: Contract, api_key: str | None) -> dict[str, str]:
-    """The API key in every header the contract's apiKey security schemes name, spelled as the
-    contract spells it (schemathesis's ignored_auth check removes the header by that exact name)."""
+    """The headers that carry ``api_key`` for the contract's security schemes: every apiKey header,
+    spelled as the contract spells it, and ``Authorization: Bearer``/``Basic`` for HTTP schemes
+    (schemathesis's ignored_auth check removes a header by that exact name, ``Authorization`` for
+    HTTP schemes), a ``Cookie`` for cookie keys. A query-string key is not sent."""
     return contract.compiled.auth_headers(api_key) if api_key else {}
 
 
@@ -100,6 +103,7 @@ def load_schema(contract: Contract, config: dict[str, Any], include: Sequence[st
     allowances = profiles.allowances_for(contract.name)
     for op in contract.operations:
         add_examples(document, op.method, op.path, allowances.request_examples.get(op.operation_id, ()))
+    admit_terminators(document, contract)
     schema = schemathesis.openapi.from_dict(document, config=SchemathesisConfig.from_dict(config))
     if include:
         from schemathesis.filters import FilterSet
@@ -127,6 +131,32 @@ def add_examples(document: dict[str, Any], method: str, path: str, bodies: Seque
         examples["contract"] = {"value": media.pop("example")}
     for number, value in enumerate(bodies, 1):
         examples[f"specfake-{number}"] = {"value": value}
+
+
+def admit_terminators(document: dict[str, Any], contract: Contract) -> None:
+    """schemathesis checks every SSE event against the event schema, the terminator event too
+    (``data: [DONE]``: its data is no JSON chunk). Where the contract declares one (the last event
+    of its stream example, `StreamSpec.terminator`; `sse_terminator` requires it), the event's
+    ``data`` in schemathesis's copy of the document may be that terminator as well."""
+    for op in contract.operations:
+        spec = contract.compiled.operation(op.operation_id).stream
+        if spec is None or spec.terminator is None:
+            continue
+        responses = document["paths"][op.path][op.method.lower()].get("responses") or {}
+        for code, response in list(responses.items()):
+            if "$ref" in response:
+                response = responses[code] = json_copy(resolve_pointer(document, response["$ref"]))
+            media = (response.get("content") or {}).get(SSE)
+            if not isinstance(media, dict):
+                continue
+            key = "itemSchema" if isinstance(media.get("itemSchema"), dict) else "schema"
+            event = media.get(key)
+            if isinstance(event, dict) and "$ref" in event:
+                event = json_copy(resolve_pointer(document, event["$ref"]))
+            properties = event.get("properties") if isinstance(event, dict) else None
+            if isinstance(event, dict) and isinstance(properties, dict) and "data" in properties:
+                data = {"anyOf": [properties["data"], {"const": spec.terminator}]}
+                media[key] = {**event, "properties": {**properties, "data": data}}
 
 
 def json_copy(value: Any) -> Any:

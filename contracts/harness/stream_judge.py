@@ -8,6 +8,9 @@ finds every problem, each with its event's number:
 - framing: a line without ``data: ``, a payload that is not single-line JSON, an unterminated
   event, an empty stream, and a stream whose well-formed last event carries no non-null
   ``finish_reason`` (only where the contract's chunk schema has that property);
+- terminator: where the contract's example ends its stream with an event whose data is not JSON
+  (``data: [DONE]``), a stream that does not end with that event (`StreamSpec.terminator`). That
+  event is not a chunk: it is not judged as JSON, and the chunk before it is the final one;
 - schema: every event's payload against the chunk schema the contract names.
 
 `check server` (schemathesis, ``streams.py``) reports the first problem of each kind;
@@ -23,13 +26,14 @@ from specfake.errors import Loc, field_path
 from specfake.streaming.sse import SseEvent, parse_events
 
 SCHEMA = "schema"
+TERMINATOR = "terminator"
 
 
 @dataclass(frozen=True)
 class StreamProblem:
-    """``kind``: ``schema`` or ``framing:<what>`` (``framing:not-json``, ``framing:empty-stream``,
-    ``framing:no-final``...); ``event``: its 1-based number (None for the stream as a whole);
-    ``loc``: where in the event's payload."""
+    """``kind``: ``schema``, ``terminator`` or ``framing:<what>`` (``framing:not-json``,
+    ``framing:empty-stream``, ``framing:no-final``...); ``event``: its 1-based number (None for
+    the stream as a whole); ``loc``: where in the event's payload."""
 
     kind: str
     title: str
@@ -39,7 +43,7 @@ class StreamProblem:
 
     @property
     def framing(self) -> bool:
-        return self.kind != SCHEMA
+        return self.kind not in (SCHEMA, TERMINATOR)
 
     @property
     def field(self) -> str | None:
@@ -61,7 +65,9 @@ def judge_stream(
         events = events[:-1]  # the reader stopped mid-event: not the server's fault
     validator = compiled.validator(spec.chunk_schema) if spec.chunk_schema is not None else None
     out: list[StreamProblem] = []
-    for ev in events:
+    ends = [ev.number for ev in events if _is_terminator(ev, spec.terminator)]
+    chunks = [ev for ev in events if ev.number not in ends]
+    for ev in chunks:
         if not ev.ok:
             message = f"event {ev.number}: {ev.error}"
             out.append(StreamProblem(f"framing:{ev.kind}", "Malformed SSE event", message, ev.number))
@@ -76,9 +82,9 @@ def judge_stream(
     if not events:
         message = "the stream ended without any event"
         out.append(StreamProblem("framing:empty-stream", "Empty SSE stream", message))
-    elif spec.final_path is not None and not cut_short and events[-1].ok:
+    elif spec.final_path is not None and not cut_short and (not chunks or chunks[-1].ok):
         # A malformed last event is reported as such: what it carried (the final event?) is unknown.
-        last = _last_payload(events)
+        last = _last_payload(chunks)
         if last is None or not any(v is not None for v in values_at(last[1], spec.final_path)):
             number = last[0] if last else len(events)
             where = field_path(spec.final_path)
@@ -86,7 +92,17 @@ def judge_stream(
             message += "the stream ended before its final event"
             title = "SSE stream has no final event"
             out.append(StreamProblem("framing:no-final", title, message, number, spec.final_path))
+    if spec.terminator is not None and events and not cut_short and events[-1].number not in ends:
+        message = f"the stream ended without its terminator event 'data: {spec.terminator}'"
+        if ends:
+            message += f" (event {ends[0]} is the terminator, but {len(events) - ends[0]} event(s) follow it)"
+        out.append(StreamProblem(TERMINATOR, "SSE stream has no terminator", message, len(events)))
     return out
+
+
+def _is_terminator(ev: SseEvent, terminator: str | None) -> bool:
+    """``ev`` is the contract's terminator event (``data: [DONE]``), framed as one event."""
+    return terminator is not None and ev.kind == "not-json" and ev.raw == f"data: {terminator}"
 
 
 def _last_payload(events: list[SseEvent]) -> tuple[int, object] | None:

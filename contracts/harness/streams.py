@@ -1,7 +1,7 @@
 """schemathesis checks for server-sent event streams, strict where the official SDKs are lenient.
 
 schemathesis validates event payloads against the contract but reads events the forgiving SSE way.
-These two checks judge the body with `stream_judge` (the SDKs' strict framing, the same judgement
+These three checks judge the body with `stream_judge` (the SDKs' strict framing, the same judgement
 `check client --proxy` uses) and report the first problem of each kind with its event's number:
 
 ``sse_framing``
@@ -11,6 +11,9 @@ These two checks judge the body with `stream_judge` (the SDKs' strict framing, t
 ``sse_chunk_schema``
     every event's payload against the chunk schema the contract names for the operation's
     ``text/event-stream`` response (compiled once per operation).
+``sse_terminator``
+    a stream that does not end with the terminator event the contract's example ends with (e.g.
+    ``data: [DONE]``); only where the example shows one.
 
 schemathesis rarely generates a request that both passes a server's semantic checks and asks for
 a stream, so the checks also probe: when a streaming operation answers a request with a 2xx JSON
@@ -33,7 +36,7 @@ from schemathesis.core.failures import Failure, FailureGroup, Severity
 
 from specfake.compiled import CompiledContract, StreamSpec
 from specfake.contract import Contract, is_event_stream
-from specfake.contracts.harness.stream_judge import StreamProblem, judge_stream
+from specfake.contracts.harness.stream_judge import SCHEMA, TERMINATOR, StreamProblem, judge_stream
 
 PROBES_PER_OPERATION = 3
 
@@ -120,7 +123,7 @@ def _is_sse(response: Any) -> bool:
 
 
 def _problems(ctx: Any, response: Any, case: Any) -> list[StreamFailure] | None:
-    """The case's stream problems (its own stream, or a probe's), computed once for both checks;
+    """The case's stream problems (its own stream, or a probe's), computed once for all three checks;
     None when there is no stream to judge."""
     attached = _ATTACHED.get(id(case.operation.schema))
     rule = attached.rules.get(case.operation.label) if attached else None
@@ -183,7 +186,7 @@ def sse_framing(ctx: Any, response: Any, case: Any) -> bool | None:
     problems = _problems(ctx, response, case)
     if problems is None:
         return True  # skipped: no stream of an attached contract
-    _raise([p for p in problems if p.kind != "schema"])
+    _raise([p for p in problems if p.kind not in (SCHEMA, TERMINATOR)])
     return None
 
 
@@ -193,5 +196,15 @@ def sse_chunk_schema(ctx: Any, response: Any, case: Any) -> bool | None:
     problems = _problems(ctx, response, case)
     if problems is None:
         return True
-    _raise([p for p in problems if p.kind == "schema"])
+    _raise([p for p in problems if p.kind == SCHEMA])
+    return None
+
+
+@schemathesis.check
+def sse_terminator(ctx: Any, response: Any, case: Any) -> bool | None:
+    """The stream ends with the contract's terminator event, where its example shows one."""
+    problems = _problems(ctx, response, case)
+    if problems is None:
+        return True
+    _raise([p for p in problems if p.kind == TERMINATOR])
     return None

@@ -11,16 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from specfake.compiled import WILDCARD, StreamSpec, values_at
 from specfake.contract import is_json
 from specfake.generate import GenContext, Maker, SchemaCompiler
 from specfake.http import Reply
 from specfake.streaming.faults import build_plan
-from specfake.streaming.replay import play
-from specfake.streaming.sse import event
+from specfake.streaming.replay import play, split_tokens
+from specfake.streaming.sse import event, event_raw
 
 if TYPE_CHECKING:
     from specfake.calls import Call
     from specfake.contract import Contract, Operation
+
+MAX_PIECES = 16  # chunks of a synthetic stream, at most
+DRAWS = 16  # draws of one chunk before the first draw is sent as it is
 
 
 class ContractAnswers:
@@ -30,7 +34,8 @@ class ContractAnswers:
         self.contract = contract
         self.compiler = SchemaCompiler(lambda ref: contract.resolve({"$ref": ref}))
         self._json: dict[str, tuple[int, bytes | None, Maker | None]] = {}
-        self._stream: dict[str, tuple[str, Maker]] = {}  # operation id -> (stream flag, chunk maker)
+        self._stream: dict[str, tuple[StreamSpec, str, Maker]] = {}  # op id -> (spec, flag, chunk maker)
+        self._echoes: dict[str, list[tuple[str, str, bool]]] = {}  # operation id -> path echoes
         for op in contract.operations:
             self._prepare(op)
 
@@ -40,6 +45,9 @@ class ContractAnswers:
             self._json[op.operation_id] = (200, None, None)
             return
         json_type = next((t for t in success.content if is_json(t)), None)
+        echoes = self._path_echoes(op, success.content[json_type]) if json_type else []
+        if echoes:
+            self._echoes[op.operation_id] = echoes
         if json_type is None:
             self._json[op.operation_id] = (success.status, None, None)
         elif json_type in success.examples:
@@ -49,7 +57,24 @@ class ContractAnswers:
             self._json[op.operation_id] = (success.status, None, maker)
         stream = self.contract.compiled.operation(op.operation_id).stream
         if stream is not None and stream.flag is not None and stream.chunk_schema is not None:
-            self._stream[op.operation_id] = (stream.flag, self.compiler.compile(stream.chunk_schema))
+            self._stream[op.operation_id] = (stream, stream.flag, self.compiler.compile(stream.chunk_schema))
+
+    def _path_echoes(self, op: Operation, schema: dict[str, Any]) -> list[tuple[str, str, bool]]:
+        """(path parameter, answer field, as an integer) for each path value the answer names:
+        a field of the parameter's name, else ``id`` for the last segment (``/models/{model}``),
+        so reading a thing by its id gives that id back."""
+        props = self.contract.resolve(schema).get("properties") or {}
+        out: list[tuple[str, str, bool]] = []
+        for param in (p for p in op.parameters if p.location == "path"):
+            last = op.path.rstrip("/").endswith("{" + param.name + "}")
+            name = param.name if param.name in props else "id" if last and "id" in props else None
+            if name is None:
+                continue
+            kind = self.contract.resolve(props[name]).get("type")
+            kinds = set(kind) if isinstance(kind, list) else {kind}
+            if "string" in kinds or "integer" in kinds:
+                out.append((param.name, name, "string" not in kinds))
+        return out
 
     def maker_for(self, schema: dict[str, Any]) -> Maker:
         return self.compiler.compile(schema)
@@ -57,9 +82,14 @@ class ContractAnswers:
     def reply(self, call: Call) -> Reply:
         op = call.operation
         stream = self._stream.get(op.operation_id)
-        if stream is not None and isinstance(call.body, dict) and call.body.get(stream[0]) is True:
-            return Reply(200, stream=self._events(stream[1], call))
+        if stream is not None and isinstance(call.body, dict) and call.body.get(stream[1]) is True:
+            return Reply(200, stream=self._events(stream[0], stream[2], call))
         status, raw, maker = self._json[op.operation_id]
+        echoes = self._echoes.get(op.operation_id)
+        if echoes is not None and raw is not None:
+            return Reply(status, body=_echo(orjson.loads(raw), echoes, call.path))
+        if echoes is not None and maker is not None:
+            return Reply(status, body=_echo(maker(GenContext(call.seed)), echoes, call.path))
         if raw is not None:
             return Reply(status, raw=raw)
         if maker is None:
@@ -73,8 +103,90 @@ class ContractAnswers:
             return orjson.loads(reply.raw)
         return reply.body
 
-    def _events(self, maker: Maker, call: Call) -> AsyncIterator[bytes]:
-        """Three generated events, sent at once, broken as the call's stream faults say."""
-        ctx = GenContext(call.seed)
-        timeline = [(0.0, event(maker(ctx))) for _ in range(3)]
+    def _events(self, spec: StreamSpec, maker: Maker, call: Call) -> AsyncIterator[bytes]:
+        """The chunks `_chunks` draws, then the contract's terminator (``data: [DONE]``) if its
+        example shows one, sent at once, broken as the call's stream faults say."""
+        timeline = [(0.0, event(chunk)) for chunk in self._chunks(spec, maker, call.seed)]
+        if spec.terminator is not None:
+            timeline.append((0.0, event_raw(spec.terminator)))
         return play(build_plan(timeline, call.stream_faults), 0.0)
+
+    def _chunks(self, spec: StreamSpec, maker: Maker, seed: int) -> list[Any]:
+        """A stream's chunks drawn from the chunk schema, made to read as one stream: a seeded text
+        in token-sized pieces, one piece a chunk (where the chunk has a text field; else three
+        chunks), the ``steady`` fields (``id``, ``created``...) of the first chunk in every chunk,
+        and ``finish_reason`` (where the chunk has one) null until the last chunk, where every one
+        is set. A chunk is drawn again (a few times) until it fits and stays schema-valid; the
+        schema wins (the first draw is sent as it is)."""
+        assert spec.chunk_schema is not None
+        validator = self.contract.compiled.validator(spec.chunk_schema)
+        pieces: list[str | None] = [None] * 3
+        if spec.text_path is not None:
+            words = GenContext(f"{seed}:stream:text")
+            pieces = [piece for piece in split_tokens(words.words(words.rng.randint(4, 10)))[:MAX_PIECES]]
+        steady: dict[str, Any] | None = None
+        out: list[Any] = []
+        for number, piece in enumerate(pieces):
+            last = number == len(pieces) - 1
+            draws = (maker(GenContext(f"{seed}:stream:{number}:{attempt}")) for attempt in range(DRAWS))
+            fitted = (_fit(drawn, spec, steady, piece, last) for drawn in draws)
+            chunk = next((c for c in fitted if c is not None and validator.is_valid(c)), None)
+            if chunk is None:
+                chunk = maker(GenContext(f"{seed}:stream:{number}:0"))
+            if steady is None and isinstance(chunk, dict):
+                steady = {name: chunk[name] for name in spec.steady if name in chunk}
+            out.append(chunk)
+        return out
+
+
+def _fit(
+    chunk: Any, spec: StreamSpec, steady: dict[str, Any] | None, piece: str | None, last: bool
+) -> Any | None:
+    """``chunk`` made one of its stream's (see `ContractAnswers._chunks`); None: it cannot be."""
+    if not isinstance(chunk, dict):
+        return None
+    for name in spec.steady if steady is not None else ():
+        if steady is not None and name in steady:
+            chunk[name] = steady[name]
+        else:
+            chunk.pop(name, None)
+    if spec.text_path is not None and piece is not None and not _put(chunk, spec.text_path, piece):
+        return None
+    if spec.final_path is not None:
+        if not last:
+            _put(chunk, spec.final_path, None)
+        elif None in (finals := values_at(chunk, spec.final_path)) or not finals:
+            return None  # the last chunk ends every sample it carries
+    return chunk
+
+
+def _put(node: Any, path: tuple[str, ...], value: Any) -> bool:
+    """Set ``value`` at ``path`` (``*``: in every array item; the last key may be new); whether
+    it was set anywhere."""
+    head, rest = path[0], path[1:]
+    if head == WILDCARD:
+        keys: list[Any] = list(range(len(node))) if isinstance(node, list) else []
+    else:
+        keys = [head] if isinstance(node, dict) and (not rest or head in node) else []
+    done = False
+    for key in keys:
+        if rest:
+            done = _put(node[key], rest, value) or done
+        else:
+            node[key] = value
+            done = True
+    return done
+
+
+def _echo(body: Any, echoes: list[tuple[str, str, bool]], path: dict[str, Any]) -> Any:
+    if isinstance(body, dict):
+        for param, name, integer in echoes:
+            value = path.get(param)
+            if value is None:
+                continue
+            if integer:
+                if isinstance(value, str) and not value.lstrip("-").isdigit():
+                    continue
+                value = int(value)
+            body[name] = value if integer else str(value)
+    return body

@@ -190,7 +190,8 @@ class MountedApi:
             return self._openapi
         pipeline = self.pipeline
         op, params = pipeline.route(method, path)  # a Refusal is answered as any ApiError
-        api_key = seen[0] = pipeline.authenticate(op, headers)
+        query = query_map(scope)
+        api_key = seen[0] = pipeline.authenticate(op, headers, query)
         raw_body = b""
         # An operation without a request body, asked without Content-Length or Transfer-Encoding
         # (in HTTP/1.1: with no body), is not read: a receive round saved on every GET.
@@ -200,9 +201,7 @@ class MountedApi:
             except BodyTooLarge:
                 raise pipeline.too_large() from None
             seen[1] = raw_body
-        path_values, query_values, body, violations = pipeline.validate(
-            op, params, query_map(scope), headers, raw_body
-        )
+        path_values, query_values, body, violations = pipeline.validate(op, params, query, headers, raw_body)
         if violations:
             raise Refusal(violations)
         call = Call(

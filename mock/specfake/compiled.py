@@ -1,4 +1,4 @@
-"""A contract compiled once for request time: router, validators, key headers and stream rules.
+"""A contract compiled once for request time: router, validators, auth rules and stream rules.
 
 The fake, the client checker, the recording proxy, the response fuzzer and the harness's stream
 checks all read a contract through this one object, built on first use and kept with the
@@ -7,6 +7,8 @@ checks all read a contract through this one object, built on first use and kept 
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,50 @@ if TYPE_CHECKING:
 
 SSE = "text/event-stream"
 FINAL_FIELD = "finish_reason"  # the field whose non-null value marks a stream's last event
+STEADY_FIELDS = ("id", "object", "created", "model")  # top-level chunk fields the same all stream long
+TEXT_FIELDS = ("content", "text", "output")  # where a chunk carries generated text, by convention
 WILDCARD = "*"
+
+
+# Where a credential travels: an API key in a header, the query or a cookie, or the Authorization
+# header's ``Bearer <token>`` (http bearer; oauth2 and openIdConnect send the same) or
+# ``Basic base64(user:pass)``.
+KINDS = ("header", "query", "cookie", "bearer", "basic")
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """One security scheme as the fake reads it: ``kind`` (one of `KINDS`) and ``name``, the
+    lower-cased header, the query parameter or the cookie it travels in (``authorization`` for
+    bearer and basic)."""
+
+    scheme: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRule:
+    """An operation's ``security``, compiled: any one of ``alternatives`` authenticates when every
+    credential in it is present; ``anonymous``: a requirement is empty (``{}``), so none is needed."""
+
+    alternatives: tuple[tuple[Credential, ...], ...]
+    anonymous: bool
+
+
+def credential_of(name: str, scheme: dict[str, Any]) -> Credential | None:
+    """How the fake reads the securityScheme ``name``; None for one it cannot check (mutualTLS,
+    an HTTP scheme other than bearer or basic)."""
+    kind = scheme.get("type")
+    if kind == "apiKey" and scheme.get("in") in ("header", "query", "cookie") and scheme.get("name"):
+        where = str(scheme["in"])
+        spelled = str(scheme["name"])
+        return Credential(name, where, spelled.lower() if where == "header" else spelled)
+    if kind == "http" and str(scheme.get("scheme", "")).lower() in ("bearer", "basic"):
+        return Credential(name, str(scheme["scheme"]).lower(), "authorization")
+    if kind in ("oauth2", "openIdConnect"):
+        return Credential(name, "bearer", "authorization")
+    return None
 
 
 @dataclass(frozen=True)
@@ -30,15 +75,24 @@ class StreamSpec:
     """What the contract says about one operation's ``text/event-stream`` answer.
 
     ``flag``: the request body's boolean that asks for a stream (specfake's ``x-specfake-stream``
-    extension, else a boolean ``stream`` property). ``chunk_schema``: the JSON payload of one event
-    (the ``contentSchema`` of the event's ``data``, OpenAPI 3.1's way to describe SSE), None when
-    undocumented. ``final_path``: where ``finish_reason`` sits in a chunk (``*`` for any array
-    item), when the chunk schema has one.
+    extension, else a ``stream`` property typed boolean, nullable or not). ``chunk_schema``: the
+    JSON payload of one event: the ``contentSchema`` of the event's ``data``, the event described
+    by the media type's ``itemSchema`` (OpenAPI 3.2) or else its ``schema`` (specfake's OpenAPI 3.1
+    convention); None when undocumented. ``final_path``: where ``finish_reason`` sits in a chunk
+    (``*`` for any array item), when the chunk schema has one. ``terminator``: the data of the event
+    that ends every stream (``[DONE]``), when the media type's example ends with an event whose data
+    is not JSON; None: the stream ends after its last chunk. ``steady``: the chunk's top-level
+    fields that keep one value across a stream (its ``id``, ``created``, ``model``, ``object``).
+    ``text_path``: where a chunk carries its piece of generated text (the first ``content``,
+    ``text`` or ``output`` property), for streams synthesised from the contract alone.
     """
 
     flag: str | None
     chunk_schema: dict[str, Any] | None
     final_path: tuple[str, ...] | None
+    terminator: str | None = None
+    steady: tuple[str, ...] = ()
+    text_path: tuple[str, ...] | None = None
 
 
 class CompiledOperation:
@@ -46,6 +100,7 @@ class CompiledOperation:
     fake reads these attributes on every request)."""
 
     __slots__ = (
+        "auth",
         "body_expected",
         "body_required",
         "key_headers",
@@ -63,15 +118,23 @@ class CompiledOperation:
         validator: OperationValidator,
         key_headers: tuple[str, ...],
         stream: StreamSpec | None,
+        auth: AuthRule | None = None,
     ) -> None:
         self.operation = operation
         self.operation_id = operation.operation_id
         self.label = f"{operation.method} {operation.path}"  # how findings name an operation
         self.validator = validator
-        self.key_headers = key_headers  # lower-cased API-key headers, any one of which authenticates
+        # The common case, read first on every request: lower-cased API-key headers, any one of
+        # which authenticates. Any other security (query or cookie keys, bearer, basic, schemes
+        # required together, optional auth) is ``auth``; both empty: no credential is needed.
+        self.key_headers = key_headers
+        self.auth = auth
         self.body_expected = operation.body_schema is not None
         self.body_required = operation.body_required
         self.query_names = frozenset(p.name for p in operation.parameters if p.location == "query")
+        if auth is not None:  # a query-string API key is a name the contract gives, too
+            keys = {c.name for alternative in auth.alternatives for c in alternative if c.kind == "query"}
+            self.query_names |= keys
         self.stream = stream
 
     def __repr__(self) -> str:
@@ -85,7 +148,9 @@ class CompiledContract:
         self.contract = contract
         rooted = absolute_refs(contract.document, contract.uri)
         self.registry = jsonschema_rs.Registry([(contract.uri, rooted)])
-        schemes = contract.document.get("components", {}).get("securitySchemes", {})
+        declared_schemes = contract.document.get("components", {}).get("securitySchemes") or {}
+        schemes = {name: contract.resolve(scheme) for name, scheme in declared_schemes.items()}
+        schemes = {name: scheme for name, scheme in schemes.items() if isinstance(scheme, dict)}
         # securityScheme name -> the header as the contract spells it, for apiKey-in-header schemes
         spelled = {
             name: str(scheme["name"])
@@ -94,22 +159,43 @@ class CompiledContract:
         }
         self.api_key_headers: dict[str, str] = {name: header.lower() for name, header in spelled.items()}
         self.api_key_header_names: tuple[str, ...] = tuple(sorted(set(spelled.values())))
+        self.credentials: dict[str, Credential] = {}  # securityScheme name -> how it is read
+        for name, scheme in schemes.items():
+            credential = credential_of(name, scheme)
+            if credential is not None:
+                self.credentials[name] = credential
         self._validators: dict[int, tuple[dict[str, Any], SchemaValidator]] = {}
         self._body_shapes: dict[str, Shape] = {}
         self.operations: dict[str, CompiledOperation] = {}
         self.router: Router[CompiledOperation] = Router()
         declared = {"content-type", "accept", *self.api_key_headers.values()}
+        used: dict[str, None] = {}  # the schemes operations ask for, in order of first use
         for op in contract.operations:
-            schemes_used = [name for requirement in op.security for name in requirement]
+            used.update((name, None) for requirement in op.security for name in requirement)
+            key_headers, auth = self._auth_rule(op.security)
             compiled = CompiledOperation(
                 op,
                 OperationValidator(contract, op, self.registry),
-                tuple(self.api_key_headers[s] for s in schemes_used if s in self.api_key_headers),
+                key_headers,
                 self._stream_spec(op),
+                auth,
             )
             self.operations[op.operation_id] = compiled
             self.router.add(op.path, op.method, compiled)
             declared.update(p.name.lower() for p in op.parameters if p.location == "header")
+        in_use = [self.credentials[n] for n in [*used, *self.credentials] if n in self.credentials]
+        # The credential a key is sent as by `auth_headers`: the first scheme of each kind in use.
+        self._authorization = next((c for c in in_use if c.kind in ("bearer", "basic")), None)
+        self._cookies = tuple(dict.fromkeys(c.name for c in in_use if c.kind == "cookie"))
+        self._query_keys = tuple(dict.fromkeys(c.name for c in in_use if c.kind == "query"))
+        self.secret_headers = frozenset(
+            {
+                *self.api_key_headers.values(),
+                *(["authorization"] if self._authorization is not None else []),
+                *(["cookie"] if self._cookies else []),
+            }
+        )  # the headers that carry a credential (what a report redacts)
+        declared.update(self.secret_headers)
         self.declared_headers = frozenset(declared)  # headers worth keeping in a reproducing request
 
     def match(self, method: str, path: str) -> Match[CompiledOperation] | None:
@@ -119,10 +205,44 @@ class CompiledContract:
     def operation(self, operation_id: str) -> CompiledOperation:
         return self.operations[operation_id]
 
+    def _auth_rule(self, security: list[dict[str, list[str]]]) -> tuple[tuple[str, ...], AuthRule | None]:
+        """An operation's (key headers, auth rule): see `CompiledOperation`. A scheme the fake
+        cannot check (or that the contract does not define) is left out of its requirement, and a
+        requirement left empty lets any request in."""
+        alternatives: list[tuple[Credential, ...]] = []
+        anonymous = False
+        for requirement in security:
+            alternative = tuple(self.credentials[n] for n in requirement if n in self.credentials)
+            if alternative:
+                alternatives.append(alternative)
+            else:
+                anonymous = True
+        if not alternatives:
+            return (), None
+        if not anonymous and all(len(a) == 1 and a[0].kind == "header" for a in alternatives):
+            return tuple(dict.fromkeys(a[0].name for a in alternatives)), None
+        return (), AuthRule(tuple(alternatives), anonymous)
+
     def auth_headers(self, api_key: str) -> dict[str, str]:
-        """The key in every API-key header the contract names, spelled as the contract spells them
-        (schemathesis' ignored-auth check removes a header by that exact name)."""
-        return dict.fromkeys(self.api_key_header_names, api_key)
+        """The headers that carry ``api_key`` for the contract's security schemes: the key in every
+        API-key header the contract names, spelled as the contract spells them (schemathesis'
+        ignored-auth check removes a header by that exact name); ``Authorization: Bearer KEY`` for
+        a bearer scheme and ``Basic base64(KEY)`` for basic (KEY: ``user:pass``); a ``Cookie``
+        for cookie keys. A query-string key is no header: see `auth_query`."""
+        headers = dict.fromkeys(self.api_key_header_names, api_key)
+        authorization = self._authorization
+        if authorization is not None:
+            if authorization.kind == "bearer":
+                headers["Authorization"] = f"Bearer {api_key}"
+            else:
+                headers["Authorization"] = "Basic " + base64.b64encode(api_key.encode()).decode("ascii")
+        if self._cookies:
+            headers["Cookie"] = "; ".join(f"{name}={api_key}" for name in self._cookies)
+        return headers
+
+    def auth_query(self, api_key: str) -> dict[str, str]:
+        """The query parameters that carry ``api_key`` (apiKey schemes ``in: query``; usually none)."""
+        return dict.fromkeys(self._query_keys, api_key)
 
     @cached_property
     def _shapes(self) -> ShapeCompiler:
@@ -151,14 +271,60 @@ class CompiledContract:
     # -- streams -----------------------------------------------------------------------------------
 
     def _stream_spec(self, op: Operation) -> StreamSpec | None:
-        event = next((spec.content[SSE] for spec in op.responses.values() if SSE in spec.content), None)
-        if event is None:
+        found = _sse_media(self.contract, op)
+        if found is None:
             return None
-        data = self.contract.resolve((self.contract.resolve(event).get("properties") or {}).get("data") or {})
+        media, example = found
+        # OpenAPI 3.2 describes one event with itemSchema; specfake's 3.1 convention uses schema.
+        item = media.get("itemSchema")
+        event = self.contract.resolve(item if isinstance(item, dict) else media.get("schema") or {})
+        event = event if isinstance(event, dict) else {}
+        data = self.contract.resolve((event.get("properties") or {}).get("data") or {})
         chunk = data.get("contentSchema") if isinstance(data, dict) else None
         chunk = chunk if isinstance(chunk, dict) else None
         final = find_property(self.contract, chunk, FINAL_FIELD) if chunk is not None else None
-        return StreamSpec(_stream_flag(self.contract, op), chunk, tuple(final) if final else None)
+        # The shallowest of the text fields (ties: in TEXT_FIELDS order).
+        texts = [find_property(self.contract, chunk, name) for name in TEXT_FIELDS] if chunk else []
+        text = min((t for t in texts if t is not None), key=len, default=None)
+        top = self.contract.resolve(chunk or {}).get("properties") or {}
+        return StreamSpec(
+            _stream_flag(self.contract, op),
+            chunk,
+            tuple(final) if final else None,
+            terminator=_terminator(example),
+            steady=tuple(name for name in STEADY_FIELDS if name in top),
+            text_path=tuple(text) if text else None,
+        )
+
+
+def _sse_media(contract: Contract, op: Operation) -> tuple[dict[str, Any], Any] | None:
+    """The first response's ``text/event-stream`` Media Type Object, and its example (None)."""
+    for code, spec in op.responses.items():
+        if SSE not in spec.content:
+            continue
+        responses = op.raw.get("responses") or {}
+        raw = responses.get(str(code), responses.get(code))
+        media = (contract.resolve(raw or {}).get("content") or {}).get(SSE)
+        return (media if isinstance(media, dict) else {}), spec.examples.get(SSE)
+    return None
+
+
+def _terminator(example: Any) -> str | None:
+    """The data of an example stream's last event when it is not JSON (``[DONE]``), else None."""
+    if not isinstance(example, str):
+        return None
+    blocks = [b for b in example.replace("\r\n", "\n").split("\n\n") if b.strip()]
+    if not blocks:
+        return None
+    lines = [line for line in blocks[-1].split("\n") if line.startswith("data:")]
+    if not lines:
+        return None
+    data = "\n".join(line[6:] if line.startswith("data: ") else line[5:] for line in lines)
+    try:
+        json.loads(data)
+    except ValueError:
+        return data
+    return None
 
 
 def _stream_flag(contract: Contract, op: Operation) -> str | None:
@@ -167,7 +333,25 @@ def _stream_flag(contract: Contract, op: Operation) -> str | None:
         return extension
     body = contract.resolve(op.body_schema or {})
     prop = contract.resolve((body.get("properties") or {}).get("stream") or {})
-    return "stream" if prop.get("type") == "boolean" else None
+    return "stream" if _is_boolean(contract, prop) else None
+
+
+def _is_boolean(contract: Contract, schema: Any) -> bool:
+    """A boolean, perhaps nullable: ``type: boolean``, ``type: [boolean, "null"]``, or an
+    ``anyOf``/``oneOf`` of a boolean and null."""
+    if not isinstance(schema, dict):
+        return False
+    kind = schema.get("type")
+    kinds = {str(k) for k in kind} if isinstance(kind, list) else {str(kind)}
+    if "boolean" in kinds and kinds <= {"boolean", "null"}:
+        return True
+    for keyword in ("anyOf", "oneOf"):
+        branches = [contract.resolve(b) for b in schema.get(keyword) or []]
+        booleans = [b for b in branches if _is_boolean(contract, b)]
+        nulls = [b for b in branches if isinstance(b, dict) and b.get("type") == "null"]
+        if booleans and len(booleans) + len(nulls) == len(branches):
+            return True
+    return False
 
 
 def find_property(

@@ -12,6 +12,7 @@ silently does nothing), a JSON body without a Content-Type, or a body on a GET.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from specfake.http import parse_query
 from specfake.shapes import closest, unknown_fields
 
 if TYPE_CHECKING:
-    from specfake.compiled import CompiledContract, CompiledOperation
+    from specfake.compiled import AuthRule, CompiledContract, CompiledOperation, Credential
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 ADVISORY = None  # a Violation's status when a server accepts the request anyway
@@ -32,6 +33,7 @@ ADVISORY = None  # a Violation's status when a server accepts the request anyway
 # FastAPI error types -> the rule a violation names.
 _RULES = {"missing": "required", "enum": "enum", "literal_error": "enum", "json_invalid": "json"}
 _BODYLESS = ("GET", "HEAD", "DELETE")
+_NO_QUERY: dict[str, list[str]] = {}
 
 
 def rule_of(error_type: str) -> str:
@@ -59,6 +61,7 @@ class Violation:
     msg: str
     type: str = "value_error"
     allow: tuple[str, ...] = ()  # 405: the methods the path accepts
+    challenge: str | None = None  # 401 for an HTTP scheme: its WWW-Authenticate (Bearer, Basic)
     suggestion: str | None = None  # unknown_field: the known name it most likely meant
 
     @classmethod
@@ -81,6 +84,8 @@ class Refusal(ApiError):
             super().__init__(422, [v.field_error().entry() for v in violations if v.status == 422])
         elif status == 405:
             super().__init__(405, first.msg, {"allow": ", ".join(first.allow)})
+        elif first.challenge is not None:
+            super().__init__(status, first.msg, {"www-authenticate": first.challenge})
         else:
             super().__init__(status, first.msg)
 
@@ -114,11 +119,22 @@ class RequestPipeline:
         wrong = Violation(405, "method_not_allowed", ("method",), "Method Not Allowed", allow=match.allowed)
         raise Refusal([wrong])
 
-    def authenticate(self, op: CompiledOperation, headers: Mapping[str, str]) -> str:
-        """The API key (the tenant; "" when the operation needs none); a `Refusal` (401) without
-        one the fake accepts. ``headers``: lower-cased names, as ASGI gives them."""
+    def authenticate(
+        self,
+        op: CompiledOperation,
+        headers: Mapping[str, str],
+        query: Mapping[str, list[str]] | None = None,
+    ) -> str:
+        """The credential, which is the tenant ("" when the operation needs none); a `Refusal`
+        (401) without one the fake accepts. ``headers``: lower-cased names, as ASGI gives them
+        (cookies are read from ``cookie``); ``query``: the parsed query, for query-string keys.
+
+        The tenant is the API key, the bearer token, or for basic auth the decoded ``user:pass``
+        (as ``--api-key`` lists it); credentials required together are joined with ``&``."""
         if not op.key_headers:
-            return ""
+            if op.auth is None:
+                return ""
+            return self._authenticate(op.auth, headers, _NO_QUERY if query is None else query)
         for name in op.key_headers:
             key = headers.get(name)
             if key and not key.isspace():
@@ -130,6 +146,32 @@ class RequestPipeline:
         if self.api_keys is not None and key not in self.api_keys:
             raise Refusal([Violation(401, "auth", ("header", name), "Invalid API key")])
         return key
+
+    def _authenticate(
+        self, auth: AuthRule, headers: Mapping[str, str], query: Mapping[str, list[str]]
+    ) -> str:
+        """`authenticate` for any security but API-key headers: the first alternative whose every
+        credential is present; else the first malformed credential's 401, else the first missing
+        one's (an operation that allows anonymous access then answers with tenant "")."""
+        problem: Violation | None = None
+        for alternative in auth.alternatives:
+            found: list[str] = []
+            for credential in alternative:
+                value = _read(credential, headers, query)
+                if isinstance(value, Violation):
+                    if problem is None or (problem.type == "missing" and value.type != "missing"):
+                        problem = value
+                    break
+                found.append(value)
+            else:
+                if self.api_keys is not None:
+                    for credential, value in zip(alternative, found, strict=True):
+                        if value not in self.api_keys:
+                            raise Refusal([_invalid(credential)])
+                return found[0] if len(found) == 1 else "&".join(found)
+        if auth.anonymous or problem is None:
+            return ""
+        raise Refusal([problem])
 
     def too_large(self) -> Refusal:
         message = f"Request body larger than {self.max_body} bytes"
@@ -222,18 +264,85 @@ class RequestPipeline:
         except Refusal as refused:
             return list(refused.violations)
         lower = {k.lower(): v for k, v in (headers or {}).items()}
+        queries = dict(query) if isinstance(query, Mapping) else parse_query(query)
         out: list[Violation] = []
         try:
-            self.authenticate(op, lower)
+            self.authenticate(op, lower, queries)
         except Refusal as refused:
             out.extend(refused.violations)
         raw = body.encode() if isinstance(body, str) else (body or b"")
-        queries = dict(query) if isinstance(query, Mapping) else parse_query(query)
         *_, violations = self.validate(
             op, params, queries, lower, raw, advisories=True, allow_extra_fields=allow_extra_fields
         )
         out.extend(violations)
         return out
+
+
+_WHERE = {"header": "header", "query": "query parameter", "cookie": "cookie"}
+# An HTTP scheme's challenge (WWW-Authenticate), what a client must send, what it looks like, and
+# the message for a credential that is not one of ``api_keys``.
+_HTTP = {
+    "bearer": ("Bearer", "a bearer token", "Bearer <token>", "Invalid token"),
+    "basic": ("Basic", "basic credentials", "Basic base64(user:password)", "Invalid credentials"),
+}
+
+
+def _read(
+    credential: Credential, headers: Mapping[str, str], query: Mapping[str, list[str]]
+) -> str | Violation:
+    """A credential's value, or the 401 `Violation` saying it is missing or malformed."""
+    kind, name = credential.kind, credential.name
+    if kind in _HTTP:
+        return _authorization(kind, headers.get("authorization"))
+    value: str | None
+    if kind == "header":
+        value = headers.get(name)
+    elif kind == "query":
+        value = next((v for v in query.get(name) or () if v and not v.isspace()), None)
+    else:
+        value = _cookie(headers.get("cookie"), name)
+    if value and not value.isspace():
+        return value
+    message = f"Not authenticated: send an API key in the {name} {_WHERE[kind]}"
+    return Violation(401, "auth", (kind, name), message, "missing")
+
+
+def _authorization(kind: str, value: str | None) -> str | Violation:
+    """The bearer token, or the basic ``user:pass``, of an Authorization header."""
+    challenge, what, shape, _ = _HTTP[kind]
+    loc = ("header", "authorization")
+    if not value or value.isspace():
+        message = f"Not authenticated: send {what} in the Authorization header"
+        return Violation(401, "auth", loc, message, "missing", challenge=challenge)
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() == kind and token:
+        if kind == "bearer":
+            return token
+        try:
+            decoded = base64.b64decode(token, validate=True).decode()
+        except ValueError:  # not base64 (binascii.Error), not UTF-8 (UnicodeDecodeError)
+            decoded = ""
+        if ":" in decoded:
+            return decoded
+    message = f"Invalid authentication credentials: expected 'Authorization: {shape}'"
+    return Violation(401, "auth", loc, message, challenge=challenge)
+
+
+def _cookie(header: str | None, name: str) -> str | None:
+    for part in (header or "").split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() == name:
+            return value.strip().strip('"')
+    return None
+
+
+def _invalid(credential: Credential) -> Violation:
+    """The 401 for a credential that is not one of the fake's ``api_keys``."""
+    http = _HTTP.get(credential.kind)
+    if http is None:
+        return Violation(401, "auth", (credential.kind, credential.name), "Invalid API key")
+    return Violation(401, "auth", ("header", "authorization"), http[3], challenge=http[0])
 
 
 def _unknown(loc: Loc, suggestion: str | None) -> Violation:

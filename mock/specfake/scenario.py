@@ -139,7 +139,7 @@ async def call_in_process(
         "type": "http",
         "method": method,
         "path": api.prefix + path,
-        "query_string": urlencode(query, doseq=True).encode(),
+        "query_string": urlencode({**query, **api.compiled.auth_query(api_key)}, doseq=True).encode(),
         "headers": headers,
         "client": ("127.0.0.1", 0),
     }
