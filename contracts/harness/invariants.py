@@ -36,15 +36,9 @@ from hypothesis.stateful import (
 from specfake.contract import Contract, Operation
 from specfake.contracts.harness.findings import Exchange, Finding, trim
 from specfake.generate import GenContext, SchemaCompiler
-from specfake.resources import (
-    PAGE_FIELDS,
-    PAGE_PARAMS,
-    SIZE_PARAMS,
-    TOTAL_FIELDS,
-    infer_resources,
-    items_field,
-    json_schema,
-)
+from specfake.paging import PAGE_FIELDS, TOTAL_FIELDS, paging_of
+from specfake.paging import Paging as ListPaging
+from specfake.resources import infer_resources, items_field, json_schema
 
 CREATED_IS_READABLE = "created_is_readable"
 CREATED_IS_LISTED = "created_is_listed"
@@ -87,6 +81,7 @@ class Subject:
     total_field: str | None = None
     page_field: str | None = None
     paging: Paging | None = None
+    cursor: ListPaging | None = None  # a list paged by id cursors or tokens (has_more, next_cursor)
     nouns: set[str] = field(default_factory=set)
 
     @property
@@ -142,17 +137,19 @@ def _describe_list(contract: Contract, subject: Subject, op: Operation, item_ref
         subject.page_field = next((n for n in PAGE_FIELDS if n in props), None)
     else:
         return
+    described = paging_of(contract, op, schema)  # the fake pages with the same description
     query = {p.name: p for p in op.parameters if p.location == "query"}
-    page = next((query[n] for n in PAGE_PARAMS if n in query), None)
-    size = next((query[n] for n in SIZE_PARAMS if n in query), None)
-    if page is not None and size is not None:
-        page_schema = contract.resolve(page.schema)
-        size_schema = contract.resolve(size.schema)
+    if described.style in ("cursor", "token"):
+        subject.cursor = described
+    elif described.style == "page" and described.page_param and described.size_param:
+        page_schema = contract.resolve(query[described.page_param].schema)
+        size_schema = contract.resolve(query[described.size_param].schema)
         base = next(
             (page_schema[k] for k in ("minimum", "default") if isinstance(page_schema.get(k), int)), None
         )
         maximum = size_schema.get("maximum")
-        subject.paging = Paging(page.name, size.name, base, maximum if isinstance(maximum, int) else None)
+        max_size = maximum if isinstance(maximum, int) else None
+        subject.paging = Paging(described.page_param, described.size_param, base, max_size)
 
 
 def _noun_of(path: str) -> str | None:
@@ -586,7 +583,7 @@ class SubjectCheck:
         seen = set(walk.ids)
         missing = [i for i in live if i not in seen]
         if missing:
-            pages = f" over {walk.pages} page(s)" if self.subject.paging else ""
+            pages = f" over {walk.pages} page(s)" if self.subject.paging or self.subject.cursor else ""
             self.run.report(
                 CREATED_IS_LISTED,
                 op,
@@ -626,6 +623,8 @@ class SubjectCheck:
         op = self.subject.list_op
         paging = self.subject.paging
         assert op is not None
+        if self.subject.cursor is not None:
+            return self._walk_cursor(self.subject.cursor)
         if paging is None:
             sent, ids, _ = self._list({})
             if self.run.server_failed(op, sent, "listing"):
@@ -717,6 +716,68 @@ class SubjectCheck:
                 f"but the list's total says {total}",
                 walk.last,
             )
+        return walk
+
+    def _walk_cursor(self, cursor: ListPaging) -> Walk:
+        """Walk a cursor-paged list as the SDKs do: ``after`` the last id (or the answer's next
+        token) until ``has_more`` is false, the token is empty or a page is empty. A page that
+        repeats an item means the cursor is ignored: the SDK's walk would never end."""
+        op = self.subject.list_op
+        assert op is not None
+        size = max(min(PAGE_SIZE, cursor.default_size or PAGE_SIZE), 1)
+        extra: dict[str, Any] = {cursor.size_param: size} if cursor.size_param else {}
+        walk = Walk()
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            sent, ids, body = self._list(extra)
+            walk.last = sent
+            walk.pages += 1
+            where = f"page {walk.pages} of the list"
+            if self.run.server_failed(op, sent, where):
+                walk.complete = False
+                return walk
+            if ids is None:
+                self.run.report(PAGING, op, f"{where} answered {sent.status} without a list of items", sent)
+                walk.complete = False
+                return walk
+            repeated = [ident for ident in ids if ident in seen]
+            if repeated:
+                self.run.report(
+                    PAGING,
+                    op,
+                    f"paging never ends: {where} repeats {', '.join(repeated[:5])} "
+                    f"(the {cursor.after_param or cursor.token_param} cursor is not followed)",
+                    sent,
+                )
+                walk.complete = False
+                return walk
+            for name, expected in ((cursor.first_id_field, 0), (cursor.last_id_field, -1)):
+                if name and ids and body.get(name) != ids[expected]:
+                    message = f"{where}: {name} is {body.get(name)!r}, the page's items say {ids[expected]!r}"
+                    self.run.report(PAGING, op, message, sent)
+            seen.update(ids)
+            walk.ids += ids
+            walk.where.update(dict.fromkeys(ids, sent))
+            more = body.get(cursor.has_more_field) if cursor.has_more_field else None
+            token = body.get(cursor.token_field) if cursor.token_field else None
+            if not ids:
+                if more is True:
+                    self.run.report(PAGING, op, f"{where} is empty but says {cursor.has_more_field}", sent)
+                break
+            if more is False or (cursor.token_field and not token):
+                break
+            if cursor.token_field and cursor.token_param:
+                extra = {**extra, cursor.token_param: token}
+            elif cursor.after_param:
+                extra = {**extra, cursor.after_param: ids[-1]}
+            else:
+                break  # nothing to follow: one page is all a client can see
+        else:
+            message = f"paging never ends: no last page after {MAX_PAGES} pages of {size}"
+            self.run.report(PAGING, op, message, walk.last)
+            walk.complete = False
+            return walk
+        self.known = len(walk.ids)
         return walk
 
     def _learn(self, paging: Paging) -> bool:

@@ -18,14 +18,9 @@ from specfake.errors import NotFound
 from specfake.generate import GenContext
 from specfake.http import Reply
 from specfake.ids import seeded_hex, seeded_uuid
+from specfake.paging import paging_of
 from specfake.store import Store
 from specfake.validation import SchemaValidator, registry_for
-
-PAGE_PARAMS = ("page",)
-SIZE_PARAMS = ("size", "limit", "page_size", "per_page")
-TOTAL_FIELDS = ("total", "total_item_count", "total_count", "count")
-PAGE_FIELDS = ("page", "current_page")
-SIZE_FIELDS = ("size", "items_per_page", "page_size", "limit")
 
 
 @dataclass
@@ -122,6 +117,15 @@ class ResourceLayer:
         same_shape = {
             r.kind for r in resources if r.schema_ref and r.schema_ref == json_schema(op).get("$ref")
         }
+        # An update whatever its method: PATCH and PUT, and a POST to the resource with a body that
+        # answers the resource itself (Stripe's and OpenAI's ``POST /things/{id}``).
+        merges = op.method in ("PATCH", "PUT") or (
+            op.method == "POST" and op.body_schema is not None and bool(same_shape)
+        )
+        # A delete's answer reports the outcome (``{"id": ..., "deleted": true}``), never a draw.
+        answer_props = self.contract.resolve(json_schema(op)).get("properties") or {}
+        deleted = self.contract.resolve(answer_props.get("deleted", {}))
+        outcome = op.method == "DELETE" and _is_boolean(deleted)
 
         def act(call: Call) -> Reply:
             for resource in resources:
@@ -132,7 +136,7 @@ class ResourceLayer:
                     continue
                 if op.method == "DELETE":
                     self.store.delete(call.api_key, resource.kind, key)
-                elif op.method in ("PATCH", "PUT") and isinstance(call.body, dict):
+                elif merges and isinstance(call.body, dict):
                     changed = {
                         name: call.body[name]
                         for name, validator in reflect
@@ -145,10 +149,13 @@ class ResourceLayer:
                     return Reply(op.success.status if op.success else 200, body=stored)
                 reply = self.answers.reply(call)
                 body = self.answers.body_of(reply)
-                if isinstance(body, dict) and "id" in body and isinstance(body["id"], (str, int)):
+                if not isinstance(body, dict):
+                    return reply
+                if "id" in body and isinstance(body["id"], (str, int)):
                     body["id"] = _id_like(body["id"], key)
-                    return Reply(reply.status, body=body)
-                return reply
+                if outcome:
+                    body["deleted"] = True
+                return Reply(reply.status, body=body)
             raise NotFound(f"{operation_id}: no such resource")
 
         return act
@@ -170,19 +177,14 @@ class ResourceLayer:
             if isinstance(item_schema, dict) and item_schema.get("$ref") != resource.schema_ref
             else None
         )
-        page_param = next((p for p in op.parameters if p.location == "query" and p.name in PAGE_PARAMS), None)
-        size_param = next((p for p in op.parameters if p.location == "query" and p.name in SIZE_PARAMS), None)
-        base = _page_base(self.contract, page_param.schema) if page_param else 0
-        default_size = int(self.contract.resolve(size_param.schema).get("default", 50)) if size_param else 0
+        paging = paging_of(self.contract, op, schema)
+        pointer = resource.id_pointer
+
+        def key_of(item: dict[str, Any]) -> str:
+            return str(_get_pointer(item, pointer))
 
         def list_items(call: Call) -> Reply:
-            items = self.store.list(call.api_key, resource.kind)
-            total = len(items)
-            page = call.query.get(page_param.name, base) if page_param else base
-            size = call.query.get(size_param.name, default_size) if size_param else total
-            if page_param and size_param:
-                start = max(page - base, 0) * max(size, 0)
-                items = items[start : start + max(size, 0)]
+            items, fields = paging.page(self.store.list(call.api_key, resource.kind), key_of, call.query)
             if reshape is not None:
                 items = [
                     _with_id(reshape(GenContext(f"{self.seed}:{item.get('id')}")), item) for item in items
@@ -196,16 +198,7 @@ class ResourceLayer:
             if not isinstance(body, dict):
                 return reply
             body[envelope_items] = items
-            props = schema.get("properties") or {}
-            for name in TOTAL_FIELDS:
-                if name in props:
-                    body[name] = total
-            for name in PAGE_FIELDS:
-                if name in props:
-                    body[name] = page
-            for name in SIZE_FIELDS:
-                if name in props:
-                    body[name] = size
+            body.update(fields)
             return Reply(reply.status, body=body)
 
         return list_items
@@ -277,6 +270,11 @@ def _id_like(generated: str | int, key: str) -> str | int:
     return key
 
 
+def _is_boolean(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "boolean" or (isinstance(kind, list) and "boolean" in kind)
+
+
 def _with_id(generated: Any, stored: dict[str, Any]) -> Any:
     if isinstance(generated, dict) and isinstance(generated.get("id"), (str, int)) and "id" in stored:
         generated["id"] = stored["id"]
@@ -308,23 +306,19 @@ def items_field(contract: Contract, schema: dict[str, Any], item_ref: str | None
     return arrays[0][0] if len(arrays) == 1 else None
 
 
-def _page_base(contract: Contract, schema: dict[str, Any]) -> int:
-    schema = contract.resolve(schema)
-    for key in ("minimum", "default"):
-        if isinstance(schema.get(key), int):
-            return int(schema[key])
-    return 0
-
-
-def _set_pointer(body: Any, pointer: list[str], value: str | int) -> bool:
+def _get_pointer(body: Any, pointer: list[str]) -> Any:
     node = body
-    for part in pointer[:-1]:
+    for part in pointer:
         try:
             node = node[int(part)] if isinstance(node, list) else node[part]
         except (KeyError, IndexError, ValueError, TypeError):
-            return False
-    last = pointer[-1]
+            return None
+    return node
+
+
+def _set_pointer(body: Any, pointer: list[str], value: str | int) -> bool:
+    node = _get_pointer(body, pointer[:-1])
     if isinstance(node, dict):
-        node[last] = value
+        node[pointer[-1]] = value
         return True
     return False

@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -29,6 +30,8 @@ API_KEY = "k1"
 EVALUATIONS = re.compile(r"^/sgp/v4/evaluations$")
 EVALUATION = re.compile(r"^/sgp/v4/evaluations/[^/]+$")
 COUNT = "completed_test_case_result_count"  # a required integer of an SGP evaluation
+OPENAI_STYLE = str(Path(__file__).resolve().parents[1] / "contracts" / "openai_style.yaml")
+VECTOR_STORES = re.compile(r"^/openai_style/v1/vector_stores$")
 
 
 def fake(contract: str, **options: str) -> App:
@@ -115,6 +118,15 @@ def _drop_page(scope: Scope) -> Scope:
     if scope["method"] != "GET" or not EVALUATIONS.match(scope["path"]):
         return scope
     kept = [(k, v) for k, v in _query(scope) if k != "page"]
+    return {**scope, "query_string": urlencode(kept).encode()}
+
+
+def _drop_after(scope: Scope) -> Scope:
+    """Cursor paging that never ends: the list ignores ``after`` and answers the first page (with
+    ``has_more`` still true) every time."""
+    if scope["method"] != "GET" or not VECTOR_STORES.match(scope["path"]):
+        return scope
+    kept = [(k, v) for k, v in _query(scope) if k != "after"]
     return {**scope, "query_string": urlencode(kept).encode()}
 
 
@@ -261,6 +273,15 @@ BREAKS: tuple[Break, ...] = (
         "GET /v4/evaluations/{evaluation_id}",
         ("ensure_resource_availability", "created_is_readable"),
         ("evaluations_create", "evaluations_retrieve"),
+        needs_invariants=True,
+    ),
+    Break(
+        "cursor_never_ends",
+        OPENAI_STYLE,
+        lambda: RequestBreak(fake(OPENAI_STYLE), _drop_after),
+        "GET /vector_stores",
+        ("paging_walks_every_item_once",),
+        ("vector_stores_create", "vector_stores_list"),
         needs_invariants=True,
     ),
 )

@@ -6,6 +6,7 @@ document), independent of the rooted schemas the strategies are built from.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from specfake.contract import Contract, is_json, load_contract
 from specfake.strategies import Request, StrategyError, request_bodies, requests, responses, stream_events
 from specfake.validation import SchemaValidator, registry_for
 
+OPENAI_STYLE = Path(__file__).resolve().parents[1] / "contracts" / "openai_style.yaml"
 CONTRACTS = {name: load_contract(name) for name in ("sgp", "humanloop")}
+CONTRACTS["openai_style"] = load_contract(OPENAI_STYLE)  # bearer, cursors, a [DONE] stream
 FAST = settings(
     max_examples=4, database=None, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
@@ -68,10 +71,17 @@ def test_every_draw_is_contract_valid(name: str, operation_id: str) -> None:
     draws()
 
 
-@pytest.mark.parametrize("operation_id", ["chats_create", "completions_create_deployed"])
-def test_stream_chunks_are_contract_valid(operation_id: str) -> None:
-    contract = CONTRACTS["humanloop"]
-    validator = _validator(contract, {"$ref": "#/components/schemas/GenerationStreamChunk"})
+@pytest.mark.parametrize(
+    ("name", "operation_id", "chunk"),
+    [
+        ("humanloop", "chats_create", "GenerationStreamChunk"),
+        ("humanloop", "completions_create_deployed", "GenerationStreamChunk"),
+        ("openai_style", "chat_completions_create", "ChatCompletionChunk"),
+    ],
+)
+def test_stream_chunks_are_contract_valid(name: str, operation_id: str, chunk: str) -> None:
+    contract = CONTRACTS[name]
+    validator = _validator(contract, {"$ref": f"#/components/schemas/{chunk}"})
 
     @FAST
     @given(stream_events(contract, operation_id))
