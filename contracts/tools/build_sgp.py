@@ -22,6 +22,10 @@ answer "Successful Response" (FastAPI's label for its default 200), and nothing 
 seed points at 201/204 for create/delete (delete returns a body, ``{count, success}``). So every
 operation documents 200.
 
+``claim_task`` (``POST /v4/evaluations/{evaluation_id}/claim-task``): the SDK sends ``task_type`` in
+the query and ``skip_current`` in a JSON body (``{}`` when omitted, so the body is optional here),
+and returns ``Optional[Task]``: the 200 answer is a ``Task`` or JSON ``null``.
+
 Errors: 400/401/403/404/409/422/429 on every operation (the contracts README asks for 404
 everywhere; on list/create it stands for a referenced entity that does not exist), 413 where
 there is a body. The SDK has no error model, so the bodies follow FastAPI (``{"detail": ...}``).
@@ -43,6 +47,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, JsonSchemaMode
 from scale_gp.pagination import SyncPageResponse
 from scale_gp.types import (
+    evaluation_claim_task_params,
     evaluation_create_params,
     evaluation_list_params,
     evaluation_retrieve_params,
@@ -53,6 +58,7 @@ from scale_gp.types.evaluation_list_response import EvaluationListResponse
 from scale_gp.types.evaluation_retrieve_response import EvaluationRetrieveResponse
 from scale_gp.types.evaluation_update_response import EvaluationUpdateResponse
 from scale_gp.types.shared.generic_delete_response import GenericDeleteResponse
+from scale_gp.types.task import Task
 from typing_extensions import is_typeddict
 
 Schema = dict[str, Any]
@@ -63,6 +69,8 @@ OUT = Path(__file__).resolve().parent.parent / "sgp.yaml"
 REF_PREFIX = "#/components/schemas/"
 TAG = "evaluations"
 PAGE_SCHEMA = "SyncPageResponseEvaluationListResponse"
+CLAIM_BODY = "EvaluationClaimTaskParams"
+CLAIM_QUERY = "task_type"  # in the SDK's params TypedDict, but sent as a query parameter
 
 # Component name -> SDK type. Unions (the create/update bodies) become anyOf components.
 SDK_TYPES: dict[str, Any] = {
@@ -73,6 +81,8 @@ SDK_TYPES: dict[str, Any] = {
     "EvaluationUpdateResponse": EvaluationUpdateResponse,
     "EvaluationListResponse": EvaluationListResponse,
     "GenericDeleteResponse": GenericDeleteResponse,
+    CLAIM_BODY: evaluation_claim_task_params.EvaluationClaimTaskParams,
+    "Task": Task,
 }
 
 # Our own one-line descriptions for the top-level components (the SDK's prose is not copied).
@@ -84,6 +94,8 @@ DESCRIPTIONS: dict[str, str] = {
     "EvaluationRetrieveResponse": "The evaluation; `view` adds the expanded sub-objects.",
     "EvaluationListResponse": "One evaluation in a list page; `view` adds expanded sub-objects.",
     "GenericDeleteResponse": "Outcome of an archive (delete).",
+    CLAIM_BODY: "Claim body; `task_type` travels in the query.",
+    "Task": "A task of an evaluation (one test case result to annotate) and its assignment.",
     PAGE_SCHEMA: "One page of evaluations (page numbers start at 1).",
     "ErrorResponse": "Error body for every non-422 failure.",
     "HTTPValidationError": "FastAPI-style request validation failure.",
@@ -338,6 +350,10 @@ def components() -> dict[str, Schema]:
             raise ValueError(f"{name} generated twice")
         out[name] = schema
     out[PAGE_SCHEMA] = _page_schema()
+    claim_body = out[CLAIM_BODY]
+    if set(claim_body.get("properties", {})) != {CLAIM_QUERY, "skip_current"} or claim_body.get("required"):
+        raise ValueError(f"{CLAIM_BODY} changed: {claim_body}")
+    del claim_body["properties"][CLAIM_QUERY]
     out.update(_hand_written())
     for name, text in DESCRIPTIONS.items():
         out[name]["description"] = text
@@ -396,8 +412,12 @@ _ERRORS: dict[str, str] = {
 }
 
 
-def _responses(success: str, ok_schema: str, has_body: bool) -> dict[str, Schema]:
-    responses: dict[str, Schema] = {"200": {"description": success, "content": _json(ok_schema)}}
+def _responses(success: str, ok_schema: str, has_body: bool, nullable: bool = False) -> dict[str, Schema]:
+    content = _json(ok_schema)
+    if nullable:  # the SDK's return type is Optional[...]: JSON `null` is an answer
+        ref = content["application/json"]["schema"]
+        content["application/json"]["schema"] = {"anyOf": [ref, {"type": "null"}]}
+    responses: dict[str, Schema] = {"200": {"description": success, "content": content}}
     for code, text in _ERRORS.items():
         if code == "413" and not has_body:
             continue
@@ -413,6 +433,9 @@ def _operation(
     ok_schema: str,
     parameters: list[Schema],
     body: str | None = None,
+    *,
+    body_required: bool = True,
+    nullable: bool = False,
 ) -> Schema:
     operation: Schema = {
         "operationId": f"{TAG}_{op}",
@@ -422,13 +445,17 @@ def _operation(
     if parameters:
         operation["parameters"] = parameters
     if body:
-        operation["requestBody"] = {"required": True, "content": _json(body)}
-    operation["responses"] = _responses(success, ok_schema, body is not None)
+        content = _json(body)
+        if not body_required:  # FastAPI reads a JSON null as the absent optional body it may be
+            media = content["application/json"]
+            media["schema"] = {"anyOf": [media["schema"], {"type": "null"}]}
+        operation["requestBody"] = {"required": body_required, "content": content}
+    operation["responses"] = _responses(success, ok_schema, body is not None, nullable)
     return operation
 
 
 def paths() -> dict[str, Schema]:
-    """The five evaluation operations, at the SDK's paths."""
+    """The six evaluation operations, at the SDK's paths."""
     lp = evaluation_list_params.EvaluationListParams
     list_params = [
         _query(
@@ -468,8 +495,19 @@ def paths() -> dict[str, Schema]:
             ("Get", "retrieve"),
             ("Update", "update"),
             ("Delete", "delete"),
+            ("ClaimTask", "claim_task"),
         )
     }
+    # claim_task: `task_type` in the query, `skip_current` in an optional body (the SDK always
+    # sends one, `{}` when the flag is omitted); None when nothing is left to claim.
+    claim_params = [
+        _path_param(),
+        _query(
+            CLAIM_QUERY,
+            _query_schema(evaluation_claim_task_params.EvaluationClaimTaskParams, CLAIM_QUERY),
+            "Only tasks of this type.",
+        ),
+    ]
     return {
         "/v4/evaluations": {
             "get": _operation(
@@ -506,6 +544,18 @@ def paths() -> dict[str, Schema]:
                 "Archive outcome; `update` with `restore: true` undoes it.",
                 "GenericDeleteResponse",
                 [_path_param()],
+            ),
+        },
+        "/v4/evaluations/{evaluation_id}/claim-task": {
+            "post": _operation(
+                "claim_task",
+                "Claim the next task of an evaluation",
+                "The caller's task, or null when none is left to claim.",
+                "Task",
+                claim_params,
+                body=CLAIM_BODY,
+                body_required=False,
+                nullable=True,
             ),
         },
     }

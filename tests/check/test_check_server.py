@@ -67,9 +67,9 @@ def test_the_fake_passes(bench: tuple[str, Bench], tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no contract violations" in done.stdout
     suite = ElementTree.parse(junit).getroot().find("testsuite")
-    assert suite is not None and suite.get("failures") == "0" and int(suite.get("tests", "0")) == 5
+    assert suite is not None and suite.get("failures") == "0" and int(suite.get("tests", "0")) == 6
     data = json.loads(report.read_text())
-    assert data["ok"] is True and data["findings"] == [] and len(data["operations"]) == 5
+    assert data["ok"] is True and data["findings"] == [] and len(data["operations"]) == 6
 
 
 def test_without_base_url_the_built_in_fake_is_checked_and_stopped(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def test_humanloop_has_every_sdk_operation() -> None:
 def test_sgp_has_the_evaluation_operations() -> None:
     doc = read_document(builtin_contracts()["sgp"])
     ids = {op["operationId"] for _, _, op in operations(doc)}
-    assert ids == {f"evaluations_{v}" for v in ("create", "retrieve", "update", "delete", "list")}
+    verbs = ("create", "retrieve", "update", "delete", "list", "claim_task")
+    assert ids == {f"evaluations_{v}" for v in verbs}
 
 
 @pytest.mark.parametrize(

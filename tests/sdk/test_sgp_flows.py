@@ -246,6 +246,92 @@ def test_one_key_never_sees_anothers_evaluations(sgp_client: Callable[..., Any])
     assert mine.evaluations.retrieve(created.id).name == "private"
 
 
+def test_claim_task_assigns_the_callers_next_task(
+    sgp_client: Callable[..., Any], served: RunningFake
+) -> None:
+    """A claim hands out a pending annotation task about one test case result of the evaluation;
+    claiming again without ``skip_current`` answers the task the caller already holds."""
+    client = sgp_client()
+    created = builder(client, "to annotate", annotation_config={"llm_prompt_template": "Rate {x}"})
+    task = client.evaluations.claim_task(created.id)
+    assert task is not None and len(task.id) == 36
+    assert (task.task_type, task.status, task.priority) == ("EVALUATION_ANNOTATION", "PENDING", 1)
+    assert (task.account_id, task.task_entity_parent_id) == ("acc-1", created.id)
+    assert task.assigned_to == created.created_by_user_id  # the key's user
+    assert task.assignment_expires_at is not None and task.assignment_expires_at > created.created_at
+    entity = task.task_entity
+    assert entity is not None and entity.id == task.task_entity_id
+    assert (entity.evaluation_id, entity.account_id) == (created.id, "acc-1")
+    assert entity.application_spec_id == "spec-a"
+    assert (entity.evaluation_dataset_id, entity.label_status) == ("dataset-1", "PENDING")
+    assert entity.test_case_evaluation_data_schema == "GENERATION" and entity.result is None
+    assert client.evaluations.claim_task(created.id) == task  # still the caller's: nothing new taken
+    assert client.evaluations.claim_task(created.id, task_type="EVALUATION_ANNOTATION") == task
+    assert client.evaluations.claim_task(created.id, task_type="EVALUATION_AUDIT") is None
+
+    components = [[{"data_loc": ["x"], "label": "X"}]]
+    flexible = builder(client, "flexible", annotation_config={"components": components})
+    claimed = client.evaluations.claim_task(flexible.id)
+    assert claimed is not None and claimed.task_entity.test_case_evaluation_data_schema == "FLEXIBLE"
+    assert claimed.id != task.id and claimed.task_entity_id != task.task_entity_id
+    assert client.evaluations.claim_task(make(client, "no test cases").id) is None  # a default evaluation
+    with raw(served) as http:  # the body is optional (the SDK always sends one)
+        bare = http.post(f"/v4/evaluations/{created.id}/claim-task")
+    assert bare.status_code == 200 and bare.json()["id"] == task.id
+
+
+def test_claim_task_until_none_is_left(sgp_client: Callable[..., Any]) -> None:
+    """``skip_current`` gives up the held task and takes the next: every task once, then null."""
+    client = sgp_client()
+    created = builder(client, "exhaust")
+    total = created.total_test_case_result_count
+    assert total >= 3
+    first = client.evaluations.claim_task(created.id)
+    assert first is not None
+    seen, entities = [first.id], {first.task_entity_id}
+    while (task := client.evaluations.claim_task(created.id, skip_current=True)) is not None:
+        assert task.assigned_to == first.assigned_to and task.status == "PENDING"
+        seen.append(task.id)
+        entities.add(task.task_entity_id)
+        assert len(seen) <= total, "a task was handed out twice"
+    assert len(seen) == len(set(seen)) == len(entities) == total
+    assert client.evaluations.claim_task(created.id) is None
+    assert client.evaluations.claim_task(created.id, skip_current=True) is None
+    # the evaluation itself is untouched by claims
+    assert client.evaluations.retrieve(created.id).completed_test_case_result_count == 0
+
+
+def test_claim_task_on_unknown_or_archived_evaluation_is_a_404(sgp_client: Callable[..., Any]) -> None:
+    client = sgp_client()
+    with pytest.raises(scale_gp.NotFoundError):
+        client.evaluations.claim_task("no-such-evaluation")
+    created = builder(client, "archived")
+    client.evaluations.delete(created.id)
+    with pytest.raises(scale_gp.NotFoundError):
+        client.evaluations.claim_task(created.id)
+    client.evaluations.update(created.id, restore=True)
+    assert client.evaluations.claim_task(created.id) is not None
+
+
+def test_claim_task_is_per_tenant(sgp_client: Callable[..., Any]) -> None:
+    """Another key can neither claim nor disturb a key's tasks: its claims are 404s."""
+    mine, theirs = sgp_client("k1"), sgp_client("k2")
+    created = builder(mine, "private tasks")
+    for _ in range(2):
+        with pytest.raises(scale_gp.NotFoundError):
+            theirs.evaluations.claim_task(created.id, skip_current=True)
+    claimed = [mine.evaluations.claim_task(created.id)]  # k2's skips took nothing from k1
+    while (task := mine.evaluations.claim_task(created.id, skip_current=True)) is not None:
+        claimed.append(task)
+    assert len({t.id for t in claimed if t}) == created.total_test_case_result_count
+    own = builder(theirs, "theirs")
+    their_task = theirs.evaluations.claim_task(own.id)
+    assert their_task is not None and claimed[0] is not None
+    assert their_task.assigned_to != claimed[0].assigned_to  # each key is its own user
+    with pytest.raises(scale_gp.NotFoundError):
+        mine.evaluations.claim_task(own.id)
+
+
 @pytest.fixture(scope="module")
 def sgp_only() -> Iterator[httpx.Client]:
     """One SGP-only fake for the stateless 422 checks (a fresh server each would cost more)."""
@@ -293,6 +379,8 @@ def sgp_only() -> Iterator[httpx.Client]:
         ),
         ("PATCH", "/v4/evaluations/x", {}, {"tags": "x"}, ["body", "tags"]),
         ("PATCH", "/v4/evaluations/x", {}, {"annotation_config": {"direction": "up"}}, None),
+        ("POST", "/v4/evaluations/x/claim-task", {"task_type": "REVIEW"}, {}, ["query", "task_type"]),
+        ("POST", "/v4/evaluations/x/claim-task", {}, {"skip_current": "yes"}, ["body", "skip_current"]),
     ],
 )
 def test_wrong_input_is_a_422_naming_the_field(

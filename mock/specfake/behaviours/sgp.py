@@ -30,6 +30,16 @@ Facts from ``scale-gp==0.1.0a62`` and the API reference; choices where they are 
   total count, ``async_jobs`` by creation time); JSON-object keys by their canonical JSON.
   Filters: ``account_id``, ``application_spec_id``. All accounts of the key are listed (the API
   reference: "all evaluations from all accounts the user is associated with").
+- **claim_task**: each test case result of an evaluation is one ``EVALUATION_ANNOTATION`` task
+  (a builder evaluation has ``total_test_case_result_count`` of them, a default one none), made
+  on the first claim and kept in the store. A claim answers the caller's current task (assigned
+  to the key's user, assignment not expired) if it has one: ``skip_current`` only makes sense if
+  a claim otherwise keeps what you hold. Else, or with ``skip_current=true`` (which releases the
+  current task and never offers it to this user again), the next free ``PENDING`` task in order
+  is assigned to the caller for ``ASSIGNMENT``; its ``task_entity`` is the test case result
+  (``FLEXIBLE`` data when the annotation config is flexible, else ``GENERATION``). Nothing left
+  (or no task of the asked ``task_type``) is JSON ``null``, as the SDK's ``Optional[Task]``
+  allows. An unknown or archived evaluation is a 404.
 - **view** (list and retrieve) fills ``application_spec``, ``async_jobs`` (one job for a builder
   evaluation), ``evaluation_config_expanded`` and ``evaluation_datasets`` with schema-valid
   content generated from, and consistent with, the stored ids.
@@ -42,12 +52,14 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from specfake.behaviours import Behaviour, BehaviourContext, Operations
 from specfake.calls import Call
+from specfake.clock import iso
 from specfake.errors import ApiError
 from specfake.generate import GenContext, Maker
 from specfake.http import Reply
@@ -56,6 +68,9 @@ from specfake.options import Options, one_of, option
 EVALUATIONS = "evaluations"
 CONFIGS = "evaluation_configs"  # inline configs created with a builder evaluation
 META = "_specfake"  # private part of a stored evaluation, never answered
+TASKS = "evaluation_tasks"  # one record per evaluation: its tasks and who skipped what
+ASSIGNMENT = timedelta(hours=1)  # how long a claimed task stays the claimer's (our choice)
+CLAIMABLE = ("PENDING", "PENDING_REDO")
 
 REFLECTED = (
     "account_id",
@@ -226,6 +241,36 @@ def list_evaluations(sgp: SgpState, call: Call) -> Reply:
     )
 
 
+@ops("evaluations_claim_task")
+def claim_task(sgp: SgpState, call: Call) -> Reply:
+    """Rules in the module docstring; the whole task record is copied and put back, so a claim
+    answered with an error (rolled back) leaves the previous assignments as they were."""
+    evaluation = sgp.live(call)
+    ctx = sgp.ctx
+    record = ctx.store.get(call.api_key, TASKS, evaluation["id"]) or sgp.new_tasks(evaluation)
+    record = {**record, "tasks": [dict(t) for t in record["tasks"]], "skipped": dict(record["skipped"])}
+    user = _user_id(ctx.seed, call.api_key)
+    now = ctx.clock.now()
+    wanted = call.query.get("task_type")
+    tasks = [t for t in record["tasks"] if wanted is None or t["task_type"] == wanted]
+    current = next((t for t in tasks if _held_by(t, user, now)), None)
+    skip = isinstance(call.body, dict) and call.body.get("skip_current") is True
+    if current is not None and skip:
+        current.update({"assigned_to": None, "assignment_expires_at": None})
+        record["skipped"][user] = [*record["skipped"].get(user, []), current["id"]]
+        current = None
+    if current is None:
+        skipped = set(record["skipped"].get(user, []))
+        free = [t for t in tasks if t["status"] in CLAIMABLE and t["id"] not in skipped and not _held(t, now)]
+        if free:
+            current = max(free, key=lambda t: t["priority"])  # first of the highest priority
+            current.update({"assigned_to": user, "assignment_expires_at": iso(now + ASSIGNMENT)})
+            if current["task_entity"] is None:
+                current["task_entity"] = sgp.test_case_result(evaluation, current)
+    ctx.store.put(call.api_key, TASKS, evaluation["id"], record)
+    return Reply(200, raw=b"null") if current is None else Reply(200, body=current)
+
+
 # -- state -------------------------------------------------------------------------------------------
 
 
@@ -242,6 +287,8 @@ class SgpState:
             "question_set": make(_schema("QuestionSetWithQuestions")),
             "legacy_config": make(_schema("EvaluationConfigExpandedLegacyEvaluationConfigExpanded")),
             "config": make(_schema("EvaluationConfigExpandedEvaluationConfigExpanded")),
+            "GENERATION": make(_schema("GenerationTestCaseResultResponse")),
+            "FLEXIBLE": make(_schema("FlexibleTestCaseResultResponse")),
         }
 
     def live(self, call: Call, archived_ok: bool = False) -> dict[str, Any]:
@@ -250,6 +297,63 @@ class SgpState:
         if stored is None or (stored["archived_at"] is not None and not archived_ok):
             raise NotFound(evaluation_id)
         return stored
+
+    def new_tasks(self, evaluation: dict[str, Any]) -> dict[str, Any]:
+        """The evaluation's tasks as a first claim finds them: one pending annotation task per
+        test case result, unassigned, in test case order (equal priority)."""
+        tasks = [
+            {
+                "id": self.ctx.new_uuid(TASKS),
+                "account_id": evaluation["account_id"],
+                "priority": 1,
+                "status": "PENDING",
+                "task_entity_id": self.ctx.new_uuid("test_case_results"),
+                "task_entity_parent_id": evaluation["id"],
+                "task_type": "EVALUATION_ANNOTATION",
+                "assigned_to": None,
+                "assignment_expires_at": None,
+                "task_entity": None,  # generated when first handed out
+            }
+            for _ in range(evaluation["total_test_case_result_count"])
+        ]
+        return {"evaluation_id": evaluation["id"], "tasks": tasks, "skipped": {}}
+
+    def test_case_result(self, evaluation: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+        """The test case result a task is about: generated content, state-bearing fields ours."""
+        annotation = evaluation.get("annotation_config") or {}
+        schema = "FLEXIBLE" if annotation.get("annotation_config_type") == "flexible" else "GENERATION"
+        meta = evaluation[META]
+        result = self._gen(schema, task["task_entity_id"])
+        result.update(
+            {
+                "id": task["task_entity_id"],
+                "account_id": evaluation["account_id"],
+                "application_spec_id": evaluation["application_spec_id"],
+                "created_at": evaluation["created_at"],
+                "updated_at": evaluation["created_at"],
+                "created_by_identity_type": evaluation["created_by_identity_type"],
+                "created_by_user_id": evaluation["created_by_user_id"],
+                "evaluation_id": evaluation["id"],
+                "evaluation_dataset_id": str(meta.get("evaluation_dataset_id", "")),
+                "evaluation_dataset_version_num": str(meta.get("evaluation_dataset_version", 1)),
+                "label_status": "PENDING",
+                "test_case_evaluation_data_schema": schema,
+                "result": None,
+                "completed_at": None,
+                "archived_at": None,
+                "invalidated_at": None,
+                "annotated_by_identity_type": None,
+                "annotated_by_user_id": None,
+                "edited_by": None,
+                "edited_by_identity_type": None,
+                "edited_by_user_id": None,
+                "audit_comment": None,
+                "audit_required": None,
+                "audit_status": None,
+                "time_spent_labeling_s": None,
+            }
+        )
+        return result
 
     def _gen(self, maker: str, *parts: Any) -> dict[str, Any]:
         """Content for ``view``, seeded by what it describes (an object: the makers build objects)."""
@@ -360,6 +464,16 @@ def _apply(evaluation: dict[str, Any], body: dict[str, Any], fields: tuple[str, 
             evaluation[name] = body[name]
     if "annotation_config" in body:
         evaluation["annotation_config"] = _annotation_config(body["annotation_config"])
+
+
+def _held(task: dict[str, Any], now: datetime) -> bool:
+    """Assigned, and the assignment has not run out (an expired one frees the task)."""
+    expires = task["assignment_expires_at"]
+    return task["assigned_to"] is not None and expires is not None and datetime.fromisoformat(expires) > now
+
+
+def _held_by(task: dict[str, Any], user: str, now: datetime) -> bool:
+    return task["assigned_to"] == user and task["status"] in CLAIMABLE and _held(task, now)
 
 
 def _test_case_total(meta: dict[str, Any]) -> int:
