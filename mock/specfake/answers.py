@@ -22,6 +22,7 @@ from specfake.streaming.sse import event, event_raw
 if TYPE_CHECKING:
     from specfake.calls import Call
     from specfake.contract import Contract, Operation
+    from specfake.prefer import Preference
 
 MAX_PIECES = 16  # chunks of a synthetic stream, at most
 DRAWS = 16  # draws of one chunk before the first draw is sent as it is
@@ -36,6 +37,7 @@ class ContractAnswers:
         self._json: dict[str, tuple[int, bytes | None, Maker | None]] = {}
         self._stream: dict[str, tuple[StreamSpec, str, Maker]] = {}  # op id -> (spec, flag, chunk maker)
         self._echoes: dict[str, list[tuple[str, str, bool]]] = {}  # operation id -> path echoes
+        self._makers: dict[int, tuple[dict[str, Any], Maker]] = {}  # id(schema) -> its maker (Prefer)
         for op in contract.operations:
             self._prepare(op)
 
@@ -96,6 +98,37 @@ class ContractAnswers:
             return Reply(status)
         return Reply(status, body=maker(GenContext(call.seed)))
 
+    def preferred(self, call: Call, asked: Preference) -> Reply:
+        """The answer Prism's controls choose (`specfake.prefer`): the declared response for the
+        status, its named example, its example, else data generated from its schema (also with
+        ``dynamic``). A streamed request answered with the success status still streams."""
+        op = call.operation
+        status = asked.status
+        success = op.success is not None and status == op.success.status
+        stream = self._stream.get(op.operation_id)
+        streamed = stream is not None and isinstance(call.body, dict) and call.body.get(stream[1]) is True
+        if success and streamed and stream is not None:
+            return Reply(status, stream=self._events(stream[0], stream[2], call))
+        spec = op.responses.get(status)
+        json_type = next((t for t in spec.content if is_json(t)), None) if spec is not None else None
+        if spec is None or json_type is None:
+            return Reply(status)
+        if asked.dynamic or (asked.example is None and json_type not in spec.examples):
+            schema = spec.content[json_type]
+            found = self._makers.get(id(schema))
+            if found is None:  # the schema is kept with its maker: its id is not reused
+                found = self._makers[id(schema)] = (schema, self.compiler.compile(schema))
+            body = found[1](GenContext(call.seed))
+        elif asked.example is not None:
+            named = next(v for t, v in spec.named.items() if is_json(t))  # `prefer.read` checked it
+            body = orjson.loads(orjson.dumps(named[asked.example]))
+        else:
+            body = orjson.loads(orjson.dumps(spec.examples[json_type]))
+        echoes = self._echoes.get(op.operation_id)
+        if success and echoes is not None:
+            body = _echo(body, echoes, call.path)
+        return Reply(status, body=body)
+
     @staticmethod
     def body_of(reply: Reply) -> Any:
         """A fresh, mutable copy of a JSON reply's body (None for streams and empty bodies)."""
@@ -124,7 +157,7 @@ class ContractAnswers:
         if spec.text_path is not None:
             words = GenContext(f"{seed}:stream:text")
             pieces = [piece for piece in split_tokens(words.words(words.rng.randint(4, 10)))[:MAX_PIECES]]
-        steady: dict[str, Any] | None = None
+        steady: dict[tuple[str, ...], list[Any]] | None = None
         out: list[Any] = []
         for number, piece in enumerate(pieces):
             last = number == len(pieces) - 1
@@ -134,22 +167,26 @@ class ContractAnswers:
             if chunk is None:
                 chunk = maker(GenContext(f"{seed}:stream:{number}:0"))
             if steady is None and isinstance(chunk, dict):
-                steady = {name: chunk[name] for name in spec.steady if name in chunk}
+                steady = {path: values_at(chunk, path) for path in spec.steady}
             out.append(chunk)
         return out
 
 
 def _fit(
-    chunk: Any, spec: StreamSpec, steady: dict[str, Any] | None, piece: str | None, last: bool
+    chunk: Any,
+    spec: StreamSpec,
+    steady: dict[tuple[str, ...], list[Any]] | None,
+    piece: str | None,
+    last: bool,
 ) -> Any | None:
     """``chunk`` made one of its stream's (see `ContractAnswers._chunks`); None: it cannot be."""
     if not isinstance(chunk, dict):
         return None
-    for name in spec.steady if steady is not None else ():
-        if steady is not None and name in steady:
-            chunk[name] = steady[name]
-        else:
-            chunk.pop(name, None)
+    for path, values in (steady or {}).items():
+        if values:
+            _put_aligned(chunk, path, values)
+        elif len(path) == 1:
+            chunk.pop(path[0], None)
     if spec.text_path is not None and piece is not None and not _put(chunk, spec.text_path, piece):
         return None
     if spec.final_path is not None:
@@ -158,6 +195,20 @@ def _fit(
         elif None in (finals := values_at(chunk, spec.final_path)) or not finals:
             return None  # the last chunk ends every sample it carries
     return chunk
+
+
+def _put_aligned(chunk: dict[str, Any], path: tuple[str, ...], values: list[Any]) -> None:
+    """The first chunk's values at ``path`` into ``chunk``: a top-level field as it was, and in a
+    top-level array (``data.*.id``) item by item (one id per sample), the last one repeated."""
+    if len(path) == 1:
+        chunk[path[0]] = values[0]
+        return
+    items = chunk.get(path[0])
+    if not isinstance(items, list):
+        return
+    for index, item in enumerate(items):
+        if len(path) == 3 and isinstance(item, dict):
+            item[path[2]] = values[min(index, len(values) - 1)]
 
 
 def _put(node: Any, path: tuple[str, ...], value: Any) -> bool:

@@ -34,6 +34,8 @@ from specfake.journal import JOURNAL_SIZE, Journal
 from specfake.limits import Limiter
 from specfake.options import OptionError, Options
 from specfake.pipeline import DEFAULT_MAX_BODY, Refusal, RequestPipeline
+from specfake.prefer import HEADER as PREFER_HEADER
+from specfake.prefer import read as read_preference
 from specfake.resources import ResourceLayer
 from specfake.scenario import Scenario as Script
 from specfake.scenario import ScenarioError
@@ -68,8 +70,10 @@ class MountedApi:
         fault_rules: FaultRules | None = None,
         request_ids: Iterator[int] | None = None,
         scenarios: Scenarios | None = None,
+        stateless: bool = False,
     ) -> None:
         self.contract = contract
+        self.stateless = stateless
         self.name = contract.name
         self.compiled = contract.compiled
         self.pipeline = RequestPipeline(self.compiled, api_keys=api_keys, max_body=max_body)
@@ -92,7 +96,8 @@ class MountedApi:
         self.context.streams = Streams(contract.name, shape or PLAIN, lambda: self.context.options)
         # Recordings of the operations a behaviour keys itself (a generation that also stores
         # logs) are its to replay; the engine replays the others before any handler runs.
-        self._keyed = frozenset(shape.keys) if shape is not None else frozenset()
+        # Stateless, no behaviour runs: the engine replays every recording.
+        self._keyed = frozenset(shape.keys) if shape is not None and not stateless else frozenset()
         self.recorder = self._miss_recorder(options)
         self._replayed = self._replayable()
         self._refresh()
@@ -102,11 +107,14 @@ class MountedApi:
         self.errors = self.behaviour.errors if self.behaviour is not None else ApiError
         self._request_ids = request_ids if request_ids is not None else itertools.count(1)
         self.limiter = Limiter()
-        chosen = {
-            **self.resources.handlers(),
-            **(self.behaviour.bind(self.context) if self.behaviour is not None else {}),
-            **(handlers or {}),
-        }
+        if stateless:  # every operation answered from the contract; nothing is stored
+            chosen = {**self.resources.stateless_handlers(), **(handlers or {})}
+        else:
+            chosen = {
+                **self.resources.handlers(),
+                **(self.behaviour.bind(self.context) if self.behaviour is not None else {}),
+                **(handlers or {}),
+            }
         self.handlers: dict[str, Handler] = {
             op_id: chosen.get(op_id, self.answers.reply) for op_id in self.compiled.operations
         }
@@ -192,6 +200,10 @@ class MountedApi:
         op, params = pipeline.route(method, path)  # a Refusal is answered as any ApiError
         query = query_map(scope)
         api_key = seen[0] = pipeline.authenticate(op, headers, query)
+        raw_query: bytes = scope.get("query_string", b"")
+        asked = None
+        if PREFER_HEADER in headers or b"__" in raw_query:  # Prism's controls (off: these two tests)
+            asked = read_preference(headers, query, op.operation)
         raw_body = b""
         # An operation without a request body, asked without Content-Length or Transfer-Encoding
         # (in HTTP/1.1: with no body), is not read: a receive round saved on every GET.
@@ -202,6 +214,8 @@ class MountedApi:
                 raise pipeline.too_large() from None
             seen[1] = raw_body
         path_values, query_values, body, violations = pipeline.validate(op, params, query, headers, raw_body)
+        if asked is not None and asked.problems:
+            violations = [*violations, *asked.problems]
         if violations:
             raise Refusal(violations)
         call = Call(
@@ -211,7 +225,7 @@ class MountedApi:
             headers=headers,
             body=body,
             api_key=api_key,
-            seed=self._request_seed(method, path, scope.get("query_string", b""), raw_body),
+            seed=self._request_seed(method, path, raw_query, raw_body),
         )
         fault = None
         external = seen[6]
@@ -230,6 +244,9 @@ class MountedApi:
         stream = op.stream
         if stream is not None and isinstance(body, dict) and body.get(stream.flag or "") is True:
             call.stream_faults = self._stream_faults(headers, fault)
+        if asked is not None:  # the contract's answer for what the request prefers; no state touched
+            seen[3] = f"prefer {asked}"
+            return self.answers.preferred(call, asked)
         if external and self._extras:  # rate limits or recordings: off, this costs one flag
             answered = await self._extras_first(call, op, headers, raw_body, scope, path, seen)
             if answered is not None:

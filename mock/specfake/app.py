@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -16,13 +17,15 @@ from starlette.types import Message, Receive, Scope, Send
 from specfake.admin import AdminApi
 from specfake.api import DEFAULT_MAX_BODY, MountedApi
 from specfake.behaviours import declared
-from specfake.calls import Handler
+from specfake.calls import Call, Handler
 from specfake.clock import Clock
-from specfake.contract import Contract, builtin_contracts, load_contract
+from specfake.contract import Contract, base_path, builtin_contracts, load_contract
 from specfake.fault_rules import FaultRules, load_rules
-from specfake.http import header_map
+from specfake.http import Reply, header_map
 from specfake.journal import Journal
 from specfake.options import OptionError, Options
+from specfake.prefer import HEADER as PREFER_HEADER
+from specfake.prefer import Preference
 from specfake.scenarios import Scenarios
 from specfake.store import MemoryStore, Store
 from specfake.world import build_world, builtin_fixtures
@@ -55,10 +58,18 @@ class SpecfakeApp:
         self.scenarios.bind(self.apis)
         self.admin = AdminApi(self, admin_token)
         self.fallback = Starlette(routes=[Route("/", self._index), *self.admin.routes()])
+        # A contract mounted at the root (prefix "") would take every path: /__admin stays the
+        # admin API's, and "/" the index unless the contract itself declares "/".
+        root = next((api for api in self.apis if not api.prefix), None)
+        self._rooted = root is not None
+        self._index_at_root = root is None or all(op.path != "/" for op in root.contract.operations)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
+            if self._rooted and (path.startswith("/__admin") or (path == "/" and self._index_at_root)):
+                await (self.fallback if path != "/" else self._unmounted)(scope, receive, send)
+                return
             for prefix, size, api in self._mounts:
                 if path.startswith(prefix) and (len(path) == size or path[size] == "/"):
                     await api(scope, receive, send, path[size:] or "/")
@@ -138,6 +149,9 @@ def create_app(
     journal: Journal | None = None,
     faults: str | Path | None = None,
     scenarios: Iterable[str] = (),
+    root: bool = False,
+    stateless: bool = False,
+    dynamic: bool = False,
 ) -> SpecfakeApp:
     """Build the fake for ``contracts`` (built-in names or paths; default: every built-in).
 
@@ -150,10 +164,26 @@ def create_app(
     ``journal``: where requests are recorded (default: the last 1000, 4 KB of each body).
     ``faults``: a YAML file of fault rules (`specfake.fault_rules`); RuleError names its line.
     ``scenarios``: scenarios to start (shipped names or files, `specfake.scenarios`).
+    ``stateless``: Prism's semantics: every operation answers from the contract, nothing is stored
+    (no behaviour runs, no fixtures are loaded, and ``state`` is refused).
+    ``root``: mount the one contract at its servers' base path alone (``/v4``, or ``""``: the
+    root), where a client given ``http://host:port`` + the real base path looks for it (Prism's
+    layout); ValueError when more than one contract is served.
+    ``dynamic`` (with ``stateless``): Prism's ``-d``: answers generated from the schemas instead of
+    the examples, as if every request said ``Prefer: dynamic=true`` (``dynamic=false`` says not).
     """
     keys = frozenset(api_keys) if api_keys is not None else None
+    if stateless and state is not None:
+        raise ValueError("stateless mode stores nothing: drop the state file (--state)")
+    if dynamic and not stateless:
+        raise ValueError("dynamic answers (--dynamic) are a stateless mode's: add --stateless")
     chosen = list(contracts) if contracts is not None else list(builtin_contracts().values())
     loaded = [c if isinstance(c, Contract) else load_contract(c) for c in chosen]
+    if root:
+        if len(loaded) != 1:
+            names = ", ".join(c.name for c in loaded)
+            raise ValueError(f"root=True mounts exactly one contract at the root; got {len(loaded)}: {names}")
+        loaded = [_rooted(loaded[0])]
     handlers = handlers or {}
     journal = journal if journal is not None else Journal()
     rules = FaultRules(seed)
@@ -181,13 +211,17 @@ def create_app(
             fault_rules=rules,
             request_ids=request_ids,
             scenarios=staged,
+            stateless=stateless,
         )
         for c in loaded
     ]
+    if dynamic:
+        for api in apis:
+            _generating(api, frozenset(handlers.get(api.name) or ()))
     prefixes = [a.prefix for a in apis]
     if len(set(prefixes)) != len(prefixes):
         raise ValueError(f"two contracts share a mount prefix: {prefixes}")
-    if fixtures is not None:
+    if fixtures is not None and not stateless:
         directory = builtin_fixtures() if str(fixtures) == "builtin" else Path(fixtures)
         if not directory.is_dir():
             raise ValueError(f"fixtures directory {directory} does not exist")
@@ -199,6 +233,37 @@ def create_app(
     for name in scenarios:
         staged.start(name)
     return app
+
+
+def _generating(api: MountedApi, kept: frozenset[str]) -> None:
+    """Every operation but those in ``kept`` (handlers given to ``create_app``) answers through
+    ``ContractAnswers.preferred`` with ``dynamic``: the code Prism's per-request control runs, so
+    ``-d`` and ``Prefer: dynamic=true`` answer alike. ``Prefer: dynamic=false`` gets the example."""
+    for op in api.contract.operations:
+        if op.operation_id in kept:
+            continue
+        success = op.success
+        status = success.status if success is not None else min(op.responses, default=200)
+        example = api.handlers[op.operation_id]
+        api.handlers[op.operation_id] = _generated(api, Preference(status, dynamic=True), example)
+
+
+def _generated(api: MountedApi, asked: Preference, example: Handler) -> Handler:
+    def answer(call: Call) -> Reply | Awaitable[Reply]:
+        prefer = call.headers.get(PREFER_HEADER, "").replace(" ", "").lower()
+        if "dynamic=false" in prefer:
+            return example(call)
+        return api.answers.preferred(call, asked)
+
+    return answer
+
+
+def _rooted(contract: Contract) -> Contract:
+    """A copy mounted at its base path alone; the copy shares what was compiled (contracts loaded
+    once are shared, by the pytest plugin among others, so the original keeps its prefix)."""
+    rooted = copy.copy(contract)
+    rooted.prefix = base_path(contract.document)
+    return rooted
 
 
 def _options_type(contract: Contract) -> type[Options]:

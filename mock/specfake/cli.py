@@ -22,6 +22,14 @@ def _serve(args: argparse.Namespace) -> int:
     from specfake.scenario import ScenarioError
     from specfake.server import uvicorn_config
 
+    if args.root and len(args.contract or builtin_contracts()) != 1:
+        served = ", ".join(args.contract or builtin_contracts())
+        print(
+            f"specfake: --root mounts one contract at the root, not several ({served}): "
+            "name one with --contract",
+            file=sys.stderr,
+        )
+        return 2
     try:
         keys = None if not args.api_key or "*" in args.api_key else args.api_key
         options = dict(_option(text) for text in args.option or [])
@@ -48,6 +56,9 @@ def _serve(args: argparse.Namespace) -> int:
             faults=args.faults,
             scenarios=args.scenario or (),
             clock=parse_clock(args.clock) if args.clock else None,
+            stateless=args.stateless,
+            root=args.root,
+            dynamic=args.dynamic,
         )
     except (ContractError, ScenarioError, ValueError) as exc:
         print(f"specfake: {exc}", file=sys.stderr)
@@ -64,7 +75,10 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         print("specfake: any non-empty API key is accepted (one tenant each)")
     world = "none (--empty)" if args.empty else (args.fixtures or "built-in demo world")
-    print(f"specfake: fixtures: {world}; state: {args.state or 'in memory'}; admin API: /__admin")
+    if args.stateless:
+        print("specfake: stateless: answers from the contracts, nothing is stored; admin API: /__admin")
+    else:
+        print(f"specfake: fixtures: {world}; state: {args.state or 'in memory'}; admin API: /__admin")
     if app.fault_rules.rules:
         print(f"specfake: fault rules: {len(app.fault_rules.rules)} from {args.faults} (GET /__admin/faults)")
     if app.scenarios.running:
@@ -81,6 +95,17 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn_config(app, host, args.port, args.log_level))
     server.run()
     return 0
+
+
+def _mock(args: argparse.Namespace) -> int:
+    """``specfake mock FILE``: ``prism mock``'s command line, run as ``serve`` of that one contract
+    at the root, stateless, any key accepted, streams sent at once (Prism cannot stream at all)."""
+    argv = ["serve", "--contract", args.file, "--root", "--stateless", "--empty", "--stream-speed", "0"]
+    argv += ["--host", args.host, "--port", str(args.port), "--seed", str(args.seed)]
+    argv += ["--dynamic"] if args.dynamic else []
+    if args.errors:  # what Prism's --errors adds is what specfake always does (README)
+        print("specfake: --errors: request violations are always answered as errors here (422, 401, 413)")
+    return _serve(build_parser().parse_args(argv))
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -119,6 +144,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept only this key (repeatable; each key is a tenant); '*' or none: any key",
     )
     serve.add_argument("--state", metavar="FILE", help="keep state in this SQLite file across restarts")
+    serve.add_argument(
+        "--root",
+        action="store_true",
+        help="mount the one --contract at its servers' base path alone (/v4, or /), as Prism serves it",
+    )
+    serve.add_argument(
+        "--dynamic",
+        action="store_true",
+        help="with --stateless: answer from data generated from the schemas, not the examples (Prism's -d)",
+    )
+    serve.add_argument(
+        "--stateless",
+        action="store_true",
+        help="Prism's semantics: every operation answers from its contract (examples, generated data)",
+    )
     world = serve.add_mutually_exclusive_group()
     world.add_argument("--fixtures", metavar="DIR", help="start every tenant from this fixtures directory")
     world.add_argument("--empty", action="store_true", help="start with no fixture data")
@@ -176,6 +216,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.set_defaults(func=_serve)
+    # -h is Prism's --host, so help is --help alone.
+    mock = commands.add_parser(
+        "mock", add_help=False, help="prism mock's command line: one contract, stateless, at the root"
+    )
+    mock.add_argument("--help", action="help", help="show this help and exit")
+    mock.add_argument(
+        "file", metavar="FILE", help=f"a contract path or a built-in ({', '.join(builtin_contracts())})"
+    )
+    mock.add_argument("-p", "--port", type=int, default=4010, help="port (default 4010)")
+    mock.add_argument("-h", "--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    mock.add_argument(
+        "-d",
+        "--dynamic",
+        action="store_true",
+        help="generate answers from the schemas instead of the examples",
+    )
+    mock.add_argument("--seed", type=int, default=0, help="seed for generated data (default 0)")
+    mock.add_argument(
+        "--errors",
+        action="store_true",
+        help="accepted for Prism's scripts: request violations are always errors",
+    )
+    mock.set_defaults(func=_mock)
     add_record_parser(commands)
     add_check_parser(commands)
     return parser

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 SSE = "text/event-stream"
 FINAL_FIELD = "finish_reason"  # the field whose non-null value marks a stream's last event
-STEADY_FIELDS = ("id", "object", "created", "model")  # top-level chunk fields the same all stream long
+STEADY_FIELDS = ("id", "object", "created", "model")  # chunk fields the same all stream long
 TEXT_FIELDS = ("content", "text", "output")  # where a chunk carries generated text, by convention
 WILDCARD = "*"
 
@@ -81,8 +81,9 @@ class StreamSpec:
     convention); None when undocumented. ``final_path``: where ``finish_reason`` sits in a chunk
     (``*`` for any array item), when the chunk schema has one. ``terminator``: the data of the event
     that ends every stream (``[DONE]``), when the media type's example ends with an event whose data
-    is not JSON; None: the stream ends after its last chunk. ``steady``: the chunk's top-level
-    fields that keep one value across a stream (its ``id``, ``created``, ``model``, ``object``).
+    is not JSON; None: the stream ends after its last chunk. ``steady``: where the chunk has the
+    fields that keep one value across a stream (its ``id``, ``created``, ``model``, ``object``), at
+    the top or in the items of a top-level array (Humanloop's ``data[*].id``: one id per sample).
     ``text_path``: where a chunk carries its piece of generated text (the first ``content``,
     ``text`` or ``output`` property), for streams synthesised from the contract alone.
     """
@@ -91,7 +92,7 @@ class StreamSpec:
     chunk_schema: dict[str, Any] | None
     final_path: tuple[str, ...] | None
     terminator: str | None = None
-    steady: tuple[str, ...] = ()
+    steady: tuple[tuple[str, ...], ...] = ()
     text_path: tuple[str, ...] | None = None
 
 
@@ -286,13 +287,14 @@ class CompiledContract:
         # The shallowest of the text fields (ties: in TEXT_FIELDS order).
         texts = [find_property(self.contract, chunk, name) for name in TEXT_FIELDS] if chunk else []
         text = min((t for t in texts if t is not None), key=len, default=None)
-        top = self.contract.resolve(chunk or {}).get("properties") or {}
+        paths = [find_property(self.contract, chunk, name) for name in STEADY_FIELDS] if chunk else []
+        steady = tuple(tuple(p) for p in paths if p and (len(p) == 1 or (len(p) == 3 and p[1] == WILDCARD)))
         return StreamSpec(
             _stream_flag(self.contract, op),
             chunk,
             tuple(final) if final else None,
             terminator=_terminator(example),
-            steady=tuple(name for name in STEADY_FIELDS if name in top),
+            steady=steady,
             text_path=tuple(text) if text else None,
         )
 

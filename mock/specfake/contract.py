@@ -47,6 +47,8 @@ class ResponseSpec:
     content: dict[str, dict[str, Any]]
     examples: dict[str, Any]
     links: dict[str, Any]
+    # media type -> the OpenAPI ``examples`` map by name (values resolved), for ``Prefer: example=``
+    named: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -171,11 +173,15 @@ def read_document(path: Path) -> dict[str, Any]:
     return doc
 
 
+def base_path(document: dict[str, Any]) -> str:
+    """The path of the first server URL (``/v4``; ``""`` when it has none): the real API's base path."""
+    servers = document.get("servers") or [{}]
+    return urlsplit(str(servers[0].get("url", ""))).path.rstrip("/")
+
+
 def mount_prefix(name: str, document: dict[str, Any]) -> str:
     """``/<name>`` plus the path of the first server URL: the real API's base path."""
-    servers = document.get("servers") or [{}]
-    base = urlsplit(str(servers[0].get("url", ""))).path.rstrip("/")
-    return f"/{name}{base}"
+    return f"/{name}{base_path(document)}"
 
 
 def load_contract(name_or_path: str | Path, *, name: str | None = None) -> Contract:
@@ -236,6 +242,7 @@ def _operations(contract: Contract) -> Any:
                     content={t: m.get("schema", {}) for t, m in content.items()},
                     examples={t: _example_of(contract, m) for t, m in content.items() if _has_example(m)},
                     links=resp.get("links") or {},
+                    named={t: _named_examples(contract, m) for t, m in content.items() if m.get("examples")},
                 )
             yield Operation(
                 operation_id=op_id,
@@ -268,6 +275,14 @@ def is_event_stream(content_type: str) -> bool:
 
 def _has_example(media: dict[str, Any]) -> bool:
     return "example" in media or bool(media.get("examples"))
+
+
+def _named_examples(contract: Contract, media: dict[str, Any]) -> dict[str, Any]:
+    examples = media["examples"]
+    if not isinstance(examples, dict):
+        return {}
+    resolved = {str(name): contract.resolve(example) for name, example in examples.items()}
+    return {name: example.get("value") for name, example in resolved.items() if isinstance(example, dict)}
 
 
 def _example_of(contract: Contract, media: dict[str, Any]) -> Any:

@@ -34,6 +34,8 @@ ADVISORY = None  # a Violation's status when a server accepts the request anyway
 _RULES = {"missing": "required", "enum": "enum", "literal_error": "enum", "json_invalid": "json"}
 _BODYLESS = ("GET", "HEAD", "DELETE")
 _NO_QUERY: dict[str, list[str]] = {}
+# Prism's per-request controls (`specfake.prefer`): taken out before validation, never unknown.
+PRISM_QUERY = ("__code", "__example", "__dynamic")
 
 
 def rule_of(error_type: str) -> str:
@@ -193,7 +195,7 @@ class RequestPipeline:
         path_values, query_values, errors = op.validator.params(path_params, query, headers)
         violations = [Violation.of(e) for e in errors] if errors else []
         if advisories and not allow_extra_fields:
-            for name in sorted(set(query) - op.query_names):
+            for name in sorted(set(query) - op.query_names - set(PRISM_QUERY)):
                 violations.append(_unknown(("query", name), closest(name, op.query_names)))
         body: Any = None
         if op.body_expected:

@@ -91,6 +91,30 @@ class ResourceLayer:
             out.setdefault(target, self._target(target, resources))
         return out
 
+    def stateless_handlers(self) -> dict[str, Handler]:
+        """Every operation answered from the contract alone, storing nothing (``--stateless``):
+        the answer echoes the path's ids and the request body's fields it names (as a create's)."""
+        out: dict[str, Handler] = {}
+        for op in self.contract.operations:
+            reflect = self._reflect.get(op.operation_id)
+            if reflect is None:
+                reflect = self._reflectable(op)
+            out[op.operation_id] = self._echoing(reflect) if reflect else self.answers.reply
+        return out
+
+    def _echoing(self, reflect: list[tuple[str, SchemaValidator]]) -> Handler:
+        def answer(call: Call) -> Reply:
+            reply = self.answers.reply(call)
+            if reply.stream is not None or not isinstance(call.body, dict):
+                return reply
+            body = self.answers.body_of(reply)
+            if not isinstance(body, dict):
+                return reply
+            _reflect_into(body, call.body, reflect)
+            return Reply(reply.status, body=body, headers=reply.headers)
+
+        return answer
+
     def _creator(self, resource: Resource) -> Handler:
         reflect = self._reflect[resource.create.operation_id]
 
@@ -99,12 +123,9 @@ class ResourceLayer:
             body = self.answers.body_of(reply)
             if not isinstance(body, (dict, list)):
                 return reply
-            for name, validator in reflect:
-                if isinstance(call.body, dict) and name in call.body and isinstance(body, dict):
-                    if validator.is_valid(call.body[name]):
-                        body[name] = call.body[name]
+            _reflect_into(body, call.body, reflect)
             new_id = self._new_id(resource)
-            if not _set_pointer(body, resource.id_pointer, new_id):
+            if not _set_pointer(body, resource.id_pointer, new_id) or not isinstance(body, dict):
                 return reply
             self.store.put(call.api_key, resource.kind, str(new_id), body)
             return Reply(reply.status, body=body)
@@ -261,6 +282,15 @@ def _id_schema(contract: Contract, schema: Any, pointer: list[str]) -> dict[str,
         else:
             node = contract.resolve((node.get("properties") or {}).get(part, {}))
     return node if isinstance(node, dict) else {}
+
+
+def _reflect_into(body: Any, request: Any, reflect: list[tuple[str, SchemaValidator]]) -> None:
+    """Copy the request body's fields into the answer where the answer's schema takes them."""
+    if not isinstance(request, dict) or not isinstance(body, dict):
+        return
+    for name, validator in reflect:
+        if name in request and validator.is_valid(request[name]):
+            body[name] = request[name]
 
 
 def _id_like(generated: str | int, key: str) -> str | int:

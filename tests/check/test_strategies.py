@@ -115,8 +115,10 @@ def test_unusual_values_occur() -> None:
         contract.resolve(contract.document["components"]["schemas"]["EvaluationListResponse"])["required"]
     )
 
+    # 500, not 200: in one full-suite run the 200 derandomized draws twisted no string long (the
+    # draws depend on what earlier tests left in schemathesis' caches); 500 leaves a wide margin.
     @settings(
-        max_examples=200,
+        max_examples=500,
         derandomize=True,
         database=None,
         deadline=None,

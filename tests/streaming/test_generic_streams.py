@@ -58,7 +58,7 @@ def test_the_chunk_schema_is_read_from_item_schema() -> None:
     assert spec.chunk_schema == CHUNK
     assert spec.final_path == ("choices", "*", "finish_reason")
     assert spec.text_path == ("choices", "*", "delta", "content")
-    assert spec.steady == ("id", "object", "created", "model")
+    assert spec.steady == (("id",), ("object",), ("created",), ("model",))
 
 
 def test_item_schema_and_schema_give_the_same_stream_spec(tmp_path: Path) -> None:
