@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from specfake.server import free_port
+from tests.spawned import answering
 
 SPECFAKE = str(Path(sys.executable).with_name("specfake"))
 
@@ -18,7 +18,6 @@ def test_serve_starts_and_answers() -> None:
     """Start-up time is measured by ``make bench`` (cold start), not here: a timed unit test fails
     on a loaded CI machine (it took 4 s once, with the suite's other servers busy)."""
     port = free_port()
-    started = time.monotonic()
     proc = subprocess.Popen(
         [SPECFAKE, "serve", "--port", str(port), "--api-key", "key-a"],
         stdout=subprocess.PIPE,
@@ -27,14 +26,8 @@ def test_serve_starts_and_answers() -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        ready = None
-        while time.monotonic() - started < 30:
-            try:
-                ready = httpx.get(base + "/", timeout=0.5)
-                break
-            except httpx.TransportError:
-                time.sleep(0.02)
-        assert ready is not None and ready.status_code == 200
+        ready = answering(base, proc)
+        assert ready.status_code == 200
         names = {c["name"] for c in ready.json()["contracts"]}
         assert names == {"humanloop", "sgp"}
         key = {"X-API-KEY": "key-a"}

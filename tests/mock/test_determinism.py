@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from specfake.app import create_app
 from specfake.contract import load_contract
 from specfake.generate import GenContext, SchemaCompiler
 from specfake.server import free_port
+from tests.spawned import answering
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note about httpx: the test client works
@@ -107,14 +107,7 @@ def test_a_run_replayed_on_a_fresh_server_answers_the_same_bytes(tmp_path: Path)
         process = _served(port, rules)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx.get(base + "/", timeout=0.5)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline and process.poll() is None, "the fake did not start"
-                    time.sleep(0.05)
+            answering(base, process)
             runs.append(_session(base))
         finally:
             process.terminate()

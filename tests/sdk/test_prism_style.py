@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +31,7 @@ from scale_gp.types import EvaluationRetrieveResponse
 from specfake.app import create_app
 from specfake.contracts.harness.pytest_plugin import contract as cached_contract
 from specfake.server import LiveServer, free_port
+from tests.spawned import answering
 
 pytestmark = pytest.mark.sdk
 
@@ -294,14 +294,7 @@ def test_specfake_mock_runs_as_prism_mock() -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/", timeout=0.5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None, "specfake mock did not start"
-                time.sleep(0.05)
+        answering(url, proc)
         assert sgp(url).evaluations.retrieve("evaluation_id").id == "evaluation_id"
     finally:
         proc.terminate()

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from specfake.server import free_port
+from tests.spawned import answering
 from tests.state.helpers import NOTES, PREFIX, key
 
 SPECFAKE = str(Path(sys.executable).with_name("specfake"))
@@ -39,15 +40,7 @@ def serve(state: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], st
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                httpx.get(base + "/", timeout=0.5)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"specfake did not start: {proc.stderr.read()!r}") from None  # type: ignore[union-attr]
-                time.sleep(0.02)
+        answering(base, proc)
         yield proc, base
     finally:
         if proc.poll() is None:
