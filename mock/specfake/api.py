@@ -71,6 +71,7 @@ class MountedApi:
         request_ids: Iterator[int] | None = None,
         scenarios: Scenarios | None = None,
         stateless: bool = False,
+        dynamic: bool = False,
     ) -> None:
         self.contract = contract
         self.stateless = stateless
@@ -118,6 +119,9 @@ class MountedApi:
         self.handlers: dict[str, Handler] = {
             op_id: chosen.get(op_id, self.answers.reply) for op_id in self.compiled.operations
         }
+        # Prism's -d: every operation but those given ``handlers`` answers as if asked for
+        # ``Prefer: dynamic=true`` (a request's ``dynamic=false`` gets the example back).
+        self._dynamic = frozenset(self.compiled.operations) - set(handlers or ()) if dynamic else frozenset()
         self._openapi = Reply(200, raw=contract.document_bytes)
 
     @property
@@ -202,8 +206,9 @@ class MountedApi:
         api_key = seen[0] = pipeline.authenticate(op, headers, query)
         raw_query: bytes = scope.get("query_string", b"")
         asked = None
-        if PREFER_HEADER in headers or b"__" in raw_query:  # Prism's controls (off: these two tests)
-            asked = read_preference(headers, query, op.operation)
+        if PREFER_HEADER in headers or b"__" in raw_query or self._dynamic:  # Prism's controls
+            dynamic = op.operation_id in self._dynamic
+            asked = read_preference(headers, query, op.operation, dynamic=dynamic)
         raw_body = b""
         # An operation without a request body, asked without Content-Length or Transfer-Encoding
         # (in HTTP/1.1: with no body), is not read: a receive round saved on every GET.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -17,15 +17,13 @@ from starlette.types import Message, Receive, Scope, Send
 from specfake.admin import AdminApi
 from specfake.api import DEFAULT_MAX_BODY, MountedApi
 from specfake.behaviours import declared
-from specfake.calls import Call, Handler
+from specfake.calls import Handler
 from specfake.clock import Clock
 from specfake.contract import Contract, base_path, builtin_contracts, load_contract
 from specfake.fault_rules import FaultRules, load_rules
-from specfake.http import Reply, header_map
+from specfake.http import header_map
 from specfake.journal import Journal
 from specfake.options import OptionError, Options
-from specfake.prefer import HEADER as PREFER_HEADER
-from specfake.prefer import Preference
 from specfake.scenarios import Scenarios
 from specfake.store import MemoryStore, Store
 from specfake.world import build_world, builtin_fixtures
@@ -212,12 +210,10 @@ def create_app(
             request_ids=request_ids,
             scenarios=staged,
             stateless=stateless,
+            dynamic=dynamic,
         )
         for c in loaded
     ]
-    if dynamic:
-        for api in apis:
-            _generating(api, frozenset(handlers.get(api.name) or ()))
     prefixes = [a.prefix for a in apis]
     if len(set(prefixes)) != len(prefixes):
         raise ValueError(f"two contracts share a mount prefix: {prefixes}")
@@ -233,29 +229,6 @@ def create_app(
     for name in scenarios:
         staged.start(name)
     return app
-
-
-def _generating(api: MountedApi, kept: frozenset[str]) -> None:
-    """Every operation but those in ``kept`` (handlers given to ``create_app``) answers through
-    ``ContractAnswers.preferred`` with ``dynamic``: the code Prism's per-request control runs, so
-    ``-d`` and ``Prefer: dynamic=true`` answer alike. ``Prefer: dynamic=false`` gets the example."""
-    for op in api.contract.operations:
-        if op.operation_id in kept:
-            continue
-        success = op.success
-        status = success.status if success is not None else min(op.responses, default=200)
-        example = api.handlers[op.operation_id]
-        api.handlers[op.operation_id] = _generated(api, Preference(status, dynamic=True), example)
-
-
-def _generated(api: MountedApi, asked: Preference, example: Handler) -> Handler:
-    def answer(call: Call) -> Reply | Awaitable[Reply]:
-        prefer = call.headers.get(PREFER_HEADER, "").replace(" ", "").lower()
-        if "dynamic=false" in prefer:
-            return example(call)
-        return api.answers.preferred(call, asked)
-
-    return answer
 
 
 def _rooted(contract: Contract) -> Contract:

@@ -47,9 +47,12 @@ class Preference:
         return ", ".join(parts)
 
 
-def read(headers: dict[str, str], query: dict[str, list[str]], op: Operation) -> Preference | None:
+def read(
+    headers: dict[str, str], query: dict[str, list[str]], op: Operation, *, dynamic: bool = False
+) -> Preference | None:
     """The controls of a request (the ``__`` parameters are taken out of ``query``, so no validator
-    sees them); None when it asks for nothing (``Prefer: return=minimal``, ``dynamic=false``)."""
+    sees them); None when it asks for nothing (``Prefer: return=minimal``, ``dynamic=false``).
+    ``dynamic``: the server's default (``mock -d``), which a request's ``dynamic=false`` turns off."""
     asked: dict[str, tuple[str, Loc]] = {}
     for entry in _entries(headers.get(HEADER, "")):
         name, sep, value = (part.strip() for part in entry.partition("="))
@@ -60,7 +63,7 @@ def read(headers: dict[str, str], query: dict[str, list[str]], op: Operation) ->
         values = query.pop(parameter, None)
         if values:  # the query wins over the header, as in Prism
             asked[parameter[2:]] = (values[-1], ("query", parameter))
-    if not asked:
+    if not asked and not dynamic:
         return None
     problems: list[Violation] = []
     code: int | None = None
@@ -70,7 +73,6 @@ def read(headers: dict[str, str], query: dict[str, list[str]], op: Operation) ->
             code = int(text)
         else:
             problems.append(_problem(loc, f"code={text}: expected an HTTP status from 100 to 599"))
-    dynamic = False
     if "dynamic" in asked:
         text, loc = asked["dynamic"]
         if text.lower() in _TRUE | _FALSE:
