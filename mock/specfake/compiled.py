@@ -335,10 +335,10 @@ def _stream_flag(contract: Contract, op: Operation) -> str | None:
         return extension
     body = contract.resolve(op.body_schema or {})
     prop = contract.resolve((body.get("properties") or {}).get("stream") or {})
-    return "stream" if _is_boolean(contract, prop) else None
+    return "stream" if is_boolean(contract, prop) else None
 
 
-def _is_boolean(contract: Contract, schema: Any) -> bool:
+def is_boolean(contract: Contract, schema: Any) -> bool:
     """A boolean, perhaps nullable: ``type: boolean``, ``type: [boolean, "null"]``, or an
     ``anyOf``/``oneOf`` of a boolean and null."""
     if not isinstance(schema, dict):
@@ -349,7 +349,7 @@ def _is_boolean(contract: Contract, schema: Any) -> bool:
         return True
     for keyword in ("anyOf", "oneOf"):
         branches = [contract.resolve(b) for b in schema.get(keyword) or []]
-        booleans = [b for b in branches if _is_boolean(contract, b)]
+        booleans = [b for b in branches if is_boolean(contract, b)]
         nulls = [b for b in branches if isinstance(b, dict) and b.get("type") == "null"]
         if booleans and len(booleans) + len(nulls) == len(branches):
             return True

@@ -38,7 +38,8 @@ SIZE_FIELDS = ("size", "items_per_page", "page_size", "limit")
 HAS_MORE_FIELDS = ("has_more",)
 FIRST_ID_FIELDS = ("first_id",)
 LAST_ID_FIELDS = ("last_id",)
-DEFAULT_LIMIT = 20
+DEFAULT_LIMIT = 20  # a cursor list's page when its limit parameter has no default
+DEFAULT_PAGE_SIZE = 50  # a numbered list's page when its size parameter has no default
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ def paging_of(contract: Contract, op: Operation, answer: dict[str, Any]) -> Pagi
         return next((name for name in names if name in props), None)
 
     size = param(SIZE_PARAMS)
-    default_size = int(query[size].get("default", DEFAULT_LIMIT)) if size else 0
+    declared = query[size].get("default") if size else None
+    default_size = int(declared) if isinstance(declared, int) else 0
     order = query.get("order") or {}
     order_param = "order" if {"asc", "desc"} <= set(order.get("enum") or ()) else None
     common: dict[str, Any] = {
@@ -141,7 +143,7 @@ def paging_of(contract: Contract, op: Operation, answer: dict[str, Any]) -> Pagi
         "size_fields": tuple(name for name in SIZE_FIELDS if name in props),
     }
     if page is not None and size is not None:
-        return Paging("page", **numbered, **common)
+        return Paging("page", **numbered, **{**common, "default_size": default_size or DEFAULT_PAGE_SIZE})
     after, before, token = param(AFTER_PARAMS), param(BEFORE_PARAMS), param(TOKEN_PARAMS)
     token_field = field(TOKEN_FIELDS)
     if after is not None or before is not None or (token is not None and token_field is not None):

@@ -13,6 +13,7 @@ from typing import Any
 
 from specfake.answers import ContractAnswers
 from specfake.calls import Call, Handler
+from specfake.compiled import is_boolean
 from specfake.contract import Contract, Operation
 from specfake.errors import NotFound
 from specfake.generate import GenContext
@@ -145,8 +146,7 @@ class ResourceLayer:
         )
         # A delete's answer reports the outcome (``{"id": ..., "deleted": true}``), never a draw.
         answer_props = self.contract.resolve(json_schema(op)).get("properties") or {}
-        deleted = self.contract.resolve(answer_props.get("deleted", {}))
-        outcome = op.method == "DELETE" and _is_boolean(deleted)
+        outcome = op.method == "DELETE" and is_boolean(self.contract, answer_props.get("deleted"))
 
         def act(call: Call) -> Reply:
             for resource in resources:
@@ -298,11 +298,6 @@ def _id_like(generated: str | int, key: str) -> str | int:
     if isinstance(generated, int) and not isinstance(generated, bool) and key.lstrip("-").isdigit():
         return int(key)
     return key
-
-
-def _is_boolean(schema: dict[str, Any]) -> bool:
-    kind = schema.get("type")
-    return kind == "boolean" or (isinstance(kind, list) and "boolean" in kind)
 
 
 def _with_id(generated: Any, stored: dict[str, Any]) -> Any:
