@@ -22,7 +22,7 @@ from specfake.compiled import CompiledContract
 from specfake.contract import Contract, Operation, is_event_stream, is_json, media_type
 from specfake.contracts.harness.findings import Exchange, Finding, field_path, trim
 from specfake.contracts.harness.stream_judge import TERMINATOR, judge_stream
-from specfake.pipeline import RequestPipeline, Violation, rule_of
+from specfake.pipeline import KEY_PLACES, RequestPipeline, Violation, rule_of
 from specfake.shapes import closest
 
 __all__ = ["RequestChecker", "ResponseChecker", "closest", "rule_of"]
@@ -101,8 +101,7 @@ def _finding(
             what = "bearer token" if v.challenge == "Bearer" else "basic credentials"
             message = f"the {what} (Authorization: {v.challenge} ...) {state}"
         else:
-            where_named = {"header": "header", "query": "query parameter", "cookie": "cookie"}
-            message = f"the API key {where_named.get(place, place)} {name} {state}"
+            message = f"the API key {KEY_PLACES.get(place, place)} {name} {state}"
     elif v.rule == "content_type":
         got = media_type(headers.get("content-type", "")) or "no Content-Type header"
         message, where = f"the body must be sent as application/json, got {got}", "header.content-type"

@@ -280,7 +280,7 @@ class RequestPipeline:
         return out
 
 
-_WHERE = {"header": "header", "query": "query parameter", "cookie": "cookie"}
+KEY_PLACES = {"header": "header", "query": "query parameter", "cookie": "cookie"}  # how a 401 names them
 # An HTTP scheme's challenge (WWW-Authenticate), what a client must send, what it looks like, and
 # the message for a credential that is not one of ``api_keys``.
 _HTTP = {
@@ -305,7 +305,7 @@ def _read(
         value = _cookie(headers.get("cookie"), name)
     if value and not value.isspace():
         return value
-    message = f"Not authenticated: send an API key in the {name} {_WHERE[kind]}"
+    message = f"Not authenticated: send an API key in the {name} {KEY_PLACES[kind]}"
     return Violation(401, "auth", (kind, name), message, "missing")
 
 
