@@ -9,7 +9,7 @@ SEED ?= 0
 # Keys the fake accepts, one tenant each; API_KEYS="*" accepts any key.
 API_KEYS ?= specfake-key-1 specfake-key-2
 
-.PHONY: install serve test lint typecheck contracts bench check clean
+.PHONY: install serve test lint typecheck contracts bench check clean soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,3 +70,9 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "make bench needs wrk (apt-get install wrk)"; exit 2; }
 	$(BIN)/python -m bench.run
+
+# Mixed load (reads, writes, streams, injected faults) on a served fake for DURATION seconds; a
+# line a minute (requests by class, unexpected errors, server RSS), exit 1 on any unexpected error.
+DURATION ?= 600
+soak: $(STAMP)
+	DURATION=$(DURATION) $(BIN)/python -m bench.soak

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -18,13 +20,21 @@ from starlette.routing import Route
 from specfake.errors import ApiError, FieldError, RequestValidationError, unprocessable
 from specfake.fault_rules import RuleError
 from specfake.options import OptionError
+from specfake.pipeline import MAX_DEPTH, too_deep_json
 from specfake.scenarios import ScenarioFileError
-from specfake.store import check_snapshot
+from specfake.store import SnapshotError, check_snapshot
+from specfake.tenants import tenant_of
 
 if TYPE_CHECKING:
     from specfake.app import SpecfakeApp
 
 TOKEN_HEADER = "x-specfake-admin-token"
+# How deep an imported state document may nest: an export wraps each stored value in 5 levels
+# ({contract: {tenants: {tenant: {kind: {key: value}}}}}), and a behaviour may store a request's
+# value (at most `MAX_DEPTH` deep) a few levels down; still far below what orjson (254) and the
+# validator can take.
+IMPORT_DEPTH = 2 * MAX_DEPTH
+_NO_BODY = object()
 
 
 class AdminApi:
@@ -48,6 +58,24 @@ class AdminApi:
         ]
 
     def _refused(self, request: Request) -> Response | None:
+        """A 403 saying which check failed: a web page's request (a foreign ``Origin``; a write
+        without a JSON content type, which a page could send cross-origin with no preflight), or
+        a caller that is neither on loopback nor holds the admin token."""
+        origin = request.headers.get("origin")
+        if origin is not None and not _is_loopback_origin(origin):
+            message = (
+                f"The admin API refuses requests from web pages: Origin {origin!r} is not a loopback "
+                "origin (http://localhost, http://127.0.0.1, http://[::1], *.localhost, any port); "
+                "call it from a script or the command line, which send no Origin"
+            )
+            return JSONResponse({"detail": message}, 403)
+        if request.method not in ("GET", "HEAD") and not _is_json_write(request):
+            given = request.headers.get("content-type", "")
+            message = (
+                f"Admin writes need a JSON body: send Content-Type: application/json (got "
+                f"{given!r}); only a write without a body may omit it"
+            )
+            return JSONResponse({"detail": message}, 403)
         if _is_loopback(request.client.host if request.client else ""):
             return None
         given = request.headers.get(TOKEN_HEADER, "")
@@ -70,11 +98,11 @@ class AdminApi:
         return JSONResponse(
             {
                 "endpoints": {
-                    "POST /__admin/reset[?contract=NAME][&tenant=KEY]": "back to the start-up state",
+                    "POST /__admin/reset[?contract=NAME][&tenant=KEY|FINGERPRINT]": "start-up state",
                     "GET /__admin/state[?contract=NAME]": "export state as JSON",
                     "PUT /__admin/state": "import an export (replaces the contracts it names)",
                     "GET|PUT /__admin/options?contract=NAME": "behaviour options ({name: value}; '' unsets)",
-                    "GET /__admin/journal[?contract=NAME][&tenant=KEY][&limit=N]": "recent requests",
+                    "GET /__admin/journal[?contract=NAME][&tenant=KEY|FINGERPRINT][&limit=N]": "requests",
                     "DELETE /__admin/journal": "empty the journal",
                     "GET|POST|DELETE /__admin/faults": "fault rules: list (with counts), add, clear",
                     "DELETE /__admin/faults/{id}": "remove one fault rule",
@@ -92,7 +120,8 @@ class AdminApi:
         apis = self._apis(request)
         if not apis:
             return JSONResponse({"detail": "no such contract"}, 404)
-        tenant = request.query_params.get("tenant")
+        given = request.query_params.get("tenant")
+        tenant = None if given is None else tenant_of(given)  # a key or its fingerprint
         for api in apis:
             api.store.reset(tenant)
             if tenant is None:
@@ -106,15 +135,24 @@ class AdminApi:
         if not apis:
             return JSONResponse({"detail": "no such contract"}, 404)
         body = {api.contract.name: api.store.export() for api in apis}
-        return Response(orjson.dumps(body, option=orjson.OPT_INDENT_2), media_type="application/json")
+        try:
+            raw = orjson.dumps(body, option=orjson.OPT_INDENT_2)
+        except TypeError:  # past orjson's reach (an integer past 64 bits): the standard encoder
+            try:
+                raw = json.dumps(body, indent=2, ensure_ascii=False).encode()
+            except (TypeError, ValueError, RecursionError) as exc:
+                detail = f"the state cannot be serialised as JSON ({type(exc).__name__})"
+                return JSONResponse({"detail": detail}, 503)
+        return Response(raw, media_type="application/json")
 
     async def import_(self, request: Request) -> Response:
+        """Replace the named contracts' state, all or nothing: the shape, the depth and every
+        stored value of a kind with a known schema are checked before any store changes."""
         if refused := self._refused(request):
             return refused
-        try:
-            snapshot = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            return JSONResponse({"detail": f"not JSON: {exc}"}, 422)
+        snapshot = await _json_body(request, IMPORT_DEPTH)
+        if isinstance(snapshot, Response):
+            return snapshot
         if not isinstance(snapshot, dict):
             return JSONResponse({"detail": "expected {contract name: state export}"}, 422)
         names = {api.contract.name for api in self.app.apis}
@@ -124,8 +162,11 @@ class AdminApi:
         for name, state in snapshot.items():  # every part checked before any store changes
             try:
                 check_snapshot(state)
-            except ValueError as exc:
-                return JSONResponse({"detail": f"{name}: {exc}"}, 422)
+            except SnapshotError as exc:
+                return _error(unprocessable(("body", name, *exc.loc), exc.message))
+            invalid = _invalid_value(self.app.api(name), name, state)
+            if invalid is not None:
+                return _error(RequestValidationError([invalid]))
         for name, state in snapshot.items():
             self.app.api(name).store.load(state)
         return JSONResponse({"imported": sorted(snapshot)})
@@ -140,10 +181,9 @@ class AdminApi:
             return JSONResponse({"detail": "name one contract: ?contract=NAME"}, 404 if not apis else 422)
         api = apis[0]
         if request.method == "PUT":
-            try:
-                changes = orjson.loads(await request.body())
-            except orjson.JSONDecodeError as exc:
-                return JSONResponse({"detail": f"not JSON: {exc}"}, 422)
+            changes = await _json_body(request)
+            if isinstance(changes, Response):
+                return changes
             if not isinstance(changes, dict) or not all(isinstance(v, str) for v in changes.values()):
                 return JSONResponse({"detail": "expected {option name: string value}"}, 422)
             try:
@@ -181,10 +221,9 @@ class AdminApi:
             rules.clear()
             return Response(status_code=204)
         if request.method == "POST":
-            try:
-                given = orjson.loads(await request.body())
-            except orjson.JSONDecodeError as exc:
-                return _error(unprocessable(("body",), f"not JSON: {exc}", "json_invalid"))
+            given = await _json_body(request)
+            if isinstance(given, Response):
+                return given
             specs = given if isinstance(given, list) else [given]
             added = []
             for number, spec in enumerate(specs):
@@ -227,11 +266,9 @@ class AdminApi:
             if running is None:
                 return JSONResponse({"detail": f"scenario {name!r} is not running"}, 404)
             return JSONResponse(running.to_json())
-        raw = await request.body()
-        try:
-            given = orjson.loads(raw) if raw.strip() else {}
-        except orjson.JSONDecodeError as exc:
-            return _error(unprocessable(("body",), f"not JSON: {exc}", "json_invalid"))
+        given = await _json_body(request, empty={})
+        if isinstance(given, Response):
+            return given
         if not isinstance(given, dict) or not isinstance(given.get("step", 0), (int, str)):
             return _error(unprocessable(("body", "step"), "expected {'step': a step's name or number}"))
         step = given.get("step", 0)
@@ -254,8 +291,82 @@ class AdminApi:
         return Response(status_code=204)
 
 
+async def _json_body(request: Request, limit: int = MAX_DEPTH, empty: Any = _NO_BODY) -> Any:
+    """The request's JSON body, or the 422 to answer: not JSON, or nested deeper than ``limit``
+    (the request bodies' limit, so nothing the admin API takes is too deep to answer or store).
+    ``empty``: what a blank body stands for (else it is not JSON)."""
+    raw = await request.body()
+    if empty is not _NO_BODY and not raw.strip():
+        return empty
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _error(unprocessable(("body",), f"not JSON: {exc}", "json_invalid"))
+    deep = too_deep_json(raw, value, ("body",), limit)
+    if deep is not None:
+        return _error(RequestValidationError([deep]))
+    return value
+
+
+def _invalid_value(api: Any, name: str, state: dict[str, Any]) -> FieldError | None:
+    """The first stored value of ``state`` (an export of contract ``name``, its shape already
+    checked) that does not match its kind's schema (a behaviour's ``stored``, else the inferred
+    resource's answer), located at its path in the import."""
+    behaviour = api.behaviour
+    if behaviour is not None:
+        schemas: dict[str, dict[str, Any]] = dict(behaviour.stored)
+    else:
+        schemas = {r.kind: {"$ref": r.schema_ref} for r in api.resources.resources if r.schema_ref}
+    if not schemas:
+        return None
+    validator = api.compiled.validator
+    parts: list[tuple[tuple[str, ...], dict[str, Any]]] = [(("template",), state.get("template") or {})]
+    parts += [(("tenants", tenant), data) for tenant, data in (state.get("tenants") or {}).items()]
+    for where, data in parts:
+        for kind, schema in schemas.items():
+            check = validator(schema)
+            for key, value in (data.get(kind) or {}).items():
+                if not check.is_valid(value):
+                    loc = ("body", name, *where, kind, key)
+                    errors: list[FieldError] = check.errors(value, loc)
+                    return errors[0] if errors else FieldError(loc, f"not a stored {kind} value")
+    return None
+
+
 def _error(exc: ApiError) -> Response:
     return JSONResponse(exc.body(), exc.status, headers=exc.headers or None)
+
+
+def _is_json_write(request: Request) -> bool:
+    """``application/json`` or any ``+json`` type; a write without a body needs none.
+
+    A page can send a text/plain body cross-origin with no preflight, so a body must be declared
+    JSON (which a page cannot send without a preflight). A bodiless write (``curl -X POST
+    .../reset``) is safe without one: a browser always sends ``Origin`` with a cross-site POST, PUT
+    or DELETE, and a foreign Origin is refused before this check."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return True
+    length = request.headers.get("content-length")
+    return "transfer-encoding" not in request.headers and (length is None or length.strip() == "0")
+
+
+def _is_loopback_origin(origin: str) -> bool:
+    """``http(s)://`` localhost, ``*.localhost``, 127.0.0.0/8 or ``[::1]``, on any port."""
+    try:
+        parts = urlsplit(origin)
+        host = parts.hostname
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host or parts.path or parts.query:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_loopback(host: str) -> bool:

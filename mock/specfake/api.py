@@ -25,11 +25,11 @@ from specfake.calls import Call, Handler
 from specfake.clock import Clock
 from specfake.compiled import CompiledOperation
 from specfake.contract import Contract
-from specfake.errors import ApiError
+from specfake.errors import ApiError, FieldError
 from specfake.fault_rules import FaultRules
 from specfake.faults import HEADER as FAULT_HEADER
 from specfake.faults import ConnectionReset, Fault, error_reply, reset_connection, send_shaped
-from specfake.http import BodyTooLarge, Reply, header_map, query_map, read_body, send_reply
+from specfake.http import BodyTooLarge, Reply, dump_json, header_map, query_map, read_body, send_reply
 from specfake.journal import JOURNAL_SIZE, Journal
 from specfake.limits import Limiter
 from specfake.options import OptionError, Options
@@ -40,10 +40,11 @@ from specfake.resources import ResourceLayer
 from specfake.scenario import Scenario as Script
 from specfake.scenario import ScenarioError
 from specfake.scenarios import Scenarios
-from specfake.store import MemoryStore, Store
+from specfake.store import MemoryStore, Store, StoreWriteError
 from specfake.streaming.faults import StreamFaults
 from specfake.streaming.settings import Streams
 from specfake.streaming.shape import PLAIN
+from specfake.tenants import SCOPE_KEY, fingerprint
 
 if TYPE_CHECKING:
     from specfake.record import MissRecorder
@@ -103,6 +104,7 @@ class MountedApi:
         self._replayed = self._replayable()
         self._refresh()
         self.journal = journal if journal is not None else Journal(journal_size)
+        self.journal.secret_query(self.name, frozenset(self.compiled.auth_query("")))
         self.fault_rules = fault_rules if fault_rules is not None else FaultRules(seed)
         self.scenarios = scenarios if scenarios is not None else Scenarios()
         self.errors = self.behaviour.errors if self.behaviour is not None else ApiError
@@ -160,10 +162,18 @@ class MountedApi:
         request_id = b"req_%08d" % next(self._request_ids)
         try:
             reply = await self._handle(scope, receive, path, seen)
+            if reply.raw is None and reply.body is not None and reply.stream is None:
+                # Serialised before the commit: an answer that cannot be sent stores nothing. (Every
+                # handler answers a fresh Reply; the only shared one, /openapi.json, is raw already.)
+                reply.raw = self._serialised(reply.body)
             self.store.commit()
         except ApiError as exc:
             self.store.rollback()
             reply = Reply(exc.status, body=exc.body(), headers=exc.headers)
+        except StoreWriteError as exc:  # the state file refused the write: memory is rolled back too
+            self.store.rollback()
+            error = self.errors(exc.status, exc.detail)
+            reply = Reply(exc.status, body=error.body(), headers=error.headers)
         except ConnectionReset:
             self.store.rollback()
             reply = Reply(0)
@@ -195,6 +205,15 @@ class MountedApi:
         else:
             await send_reply(send, reply, request_id)
 
+    def _serialised(self, body: Any) -> bytes:
+        """``body`` as JSON; a value JSON cannot carry (a cycle, a value nested past the encoder's
+        limit) is a 422 in the API's shape, raised before anything is committed."""
+        try:
+            return dump_json(body)
+        except (TypeError, ValueError, RecursionError) as exc:
+            message = f"The answer cannot be serialised as JSON ({type(exc).__name__}): nothing was stored"
+            raise self.errors(422, [FieldError(("body",), message, "unserialisable").entry()]) from None
+
     async def _handle(self, scope: Scope, receive: Receive, path: str, seen: list[Any]) -> Reply:
         method = scope["method"]
         headers = seen[2] = header_map(scope)
@@ -203,7 +222,12 @@ class MountedApi:
         pipeline = self.pipeline
         op, params = pipeline.route(method, path)  # a Refusal is answered as any ApiError
         query = query_map(scope)
-        api_key = seen[0] = pipeline.authenticate(op, headers, query)
+        # The tenant is the credential's fingerprint (cached), never the credential itself; an
+        # in-process call (``record`` False) names its tenant, already a fingerprint, in its scope.
+        if seen[6] or SCOPE_KEY not in scope:
+            api_key = seen[0] = fingerprint(pipeline.authenticate(op, headers, query))
+        else:
+            api_key = seen[0] = scope[SCOPE_KEY] if op.key_headers or op.auth is not None else ""
         raw_query: bytes = scope.get("query_string", b"")
         asked = None
         if PREFER_HEADER in headers or b"__" in raw_query or self._dynamic:  # Prism's controls

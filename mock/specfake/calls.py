@@ -16,11 +16,13 @@ class Call:
     """A validated request, as behaviours see it.
 
     ``query`` holds coerced values (arrays as lists); ``body`` is the parsed JSON or None.
-    ``api_key`` is the tenant; ``seed`` is derived from the server seed and the request bytes, so
-    the same request to the same server answers the same generated data. ``stream_faults``: what
-    breaks the stream a request asks for (its header, a fault rule or the ``stream_faults``
-    option), worked out by the engine before the handler runs. ``tokens``: what a generation
-    produced, set by its handler, counted against the ``token_limit`` option.
+    ``api_key`` is the tenant: the credential's fingerprint (``specfake.tenants``), never the
+    credential itself, so nothing a behaviour stores or shows can leak it; ``seed`` is derived
+    from the server seed and the request bytes, so the same request to the same server answers
+    the same generated data. ``stream_faults``: what breaks the stream a request asks for (its
+    header, a fault rule or the ``stream_faults`` option), worked out by the engine before the
+    handler runs. ``tokens``: what a generation produced, set by its handler, counted against the
+    ``token_limit`` option.
     """
 
     operation: Operation

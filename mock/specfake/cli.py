@@ -19,6 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from specfake.app import create_app
     from specfake.clock import parse_clock
+    from specfake.protocol import WILDCARD_BINDS, HttpPolicy
     from specfake.scenario import ScenarioError
     from specfake.server import uvicorn_config
 
@@ -60,6 +61,12 @@ def _serve(args: argparse.Namespace) -> int:
             root=args.root,
             dynamic=args.dynamic,
         )
+        http = HttpPolicy(
+            max_header_bytes=args.max_header_size,
+            max_headers=args.max_headers,
+            header_timeout=args.header_timeout,
+            allowed_hosts=tuple(args.allowed_host or ()),
+        )
     except (ContractError, ScenarioError, ValueError) as exc:
         print(f"specfake: {exc}", file=sys.stderr)
         return 2
@@ -71,9 +78,14 @@ def _serve(args: argparse.Namespace) -> int:
             f"({len(api.contract.operations)} operations, contract at {api.prefix}/openapi.json)"
         )
     if keys:
-        print(f"specfake: API keys accepted (one tenant each): {', '.join(keys)}")
+        from specfake.tenants import fingerprint, mask
+
+        # A key is never printed whole: spec…-1 (its tenant's fingerprint), or the fingerprint alone.
+        named = [(mask(key), fingerprint(key)) for key in keys]
+        shown_keys = ", ".join(m if m == f else f"{m} (tenant {f})" for m, f in named)
+        print(f"specfake: API keys accepted (one tenant each, named by fingerprint): {shown_keys}")
     else:
-        print("specfake: any non-empty API key is accepted (one tenant each)")
+        print("specfake: any non-empty API key is accepted (one tenant each, named by its fingerprint)")
     world = "none (--empty)" if args.empty else (args.fixtures or "built-in demo world")
     if args.stateless:
         print("specfake: stateless: answers from the contracts, nothing is stored; admin API: /__admin")
@@ -92,7 +104,12 @@ def _serve(args: argparse.Namespace) -> int:
         f"specfake: ready in {time.perf_counter() - started:.2f}s (seed {args.seed}); Ctrl-C stops",
         flush=True,
     )
-    server = uvicorn.Server(uvicorn_config(app, host, args.port, args.log_level))
+    if host in WILDCARD_BINDS and not http.allowed_hosts:
+        print(
+            f"specfake: bound to {host or 'every address'}: a Host other than a loopback name gets a 403; "
+            "name the others with --allowed-host NAME"
+        )
+    server = uvicorn.Server(uvicorn_config(app, host, args.port, args.log_level, http=http))
     server.run()
     return 0
 
@@ -190,6 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--record-missing", metavar="DIR", help="fetch what no recording answers from --upstream; record it"
     )
     serve.add_argument("--admin-token", metavar="TOKEN", help="let non-loopback callers use /__admin with it")
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="also answer this Host (loopback names and the bind host always; .NAME adds subdomains; "
+        "'*' any; repeatable)",
+    )
+    serve.add_argument(
+        "--header-timeout", type=float, default=10.0, metavar="SECONDS", help="close a slow request head (10)"
+    )
+    serve.add_argument("--max-header-size", type=int, default=64 * 1024, help="request head limit (bytes)")
+    serve.add_argument("--max-headers", type=int, default=100, help="request header fields limit (100)")
     serve.add_argument("--max-body", type=int, default=8 * 1024 * 1024, help="request body limit (bytes)")
     serve.add_argument(
         "--faults", metavar="FILE", help="fault rules (YAML list) for matching requests; see README Faults"

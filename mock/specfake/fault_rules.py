@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from specfake.faults import Fault
+from specfake.tenants import tenant_of
 
 if TYPE_CHECKING:
     from specfake.calls import Call
@@ -153,6 +154,8 @@ def parse_rule(spec: Any, rule_id: str) -> FaultRule:
         if value is not None:
             if not isinstance(value, str) or not value:
                 raise RuleError((name,), "expected a non-empty string")
+            if name == "tenant":  # a key or its fingerprint; kept (and listed) as the fingerprint
+                value = tenant_of(value)
             setattr(rule, name, value.upper() if name == "method" else value)
     for name in ("query", "body", "headers"):
         value = spec.get(name)

@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from specfake.compiled import AuthRule, CompiledContract, CompiledOperation, Credential
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
+# Arrays and objects a JSON body may nest (the body itself is level 1). Far above any real
+# request, far below what the validator (recursion), orjson.dumps (254) and the admin export
+# (which wraps a stored value in 5 more levels) can take: a value that deep could be stored but
+# never read back.
+MAX_DEPTH = 64
+DEPTH_TYPE = "json_too_deep"  # the 422 entry's type: stable, clients may match it
+_SHOWN = 12  # path parts a too-deep loc names before "..."
 ADVISORY = None  # a Violation's status when a server accepts the request anyway
 
 # FastAPI error types -> the rule a violation names.
@@ -235,6 +242,10 @@ class RequestPipeline:
             message = f"JSON decode error: {exc.msg}"
             out.append(Violation(422, "json", ("body", exc.pos), message, "json_invalid"))
             return None
+        deep = too_deep_json(raw, body)  # before the schema, whose validator would recurse past its limit
+        if deep is not None:
+            out.append(Violation(422, "json_depth", deep.loc, deep.msg, deep.type))
+            return None
         if body is not None or op.body_required:
             for error in op.validator.body_errors(body):
                 if advisories and error.type == "additional_properties":
@@ -278,6 +289,39 @@ class RequestPipeline:
         )
         out.extend(violations)
         return out
+
+
+def too_deep(value: Any, loc: Loc = ("body",), limit: int = MAX_DEPTH) -> FieldError | None:
+    """The 422 entry for a JSON value nesting more than ``limit`` arrays and objects (None: it
+    does not), located at the container that crosses the limit (the first ``_SHOWN`` parts of
+    its path, then "..."). Iterative, so no depth can overflow the walk itself."""
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > limit:
+            where = path if len(path) <= _SHOWN else (*path[:_SHOWN], "...")
+            message = f"JSON nested deeper than {limit} levels of arrays and objects"
+            return FieldError((*loc, *where), message, DEPTH_TYPE)
+        if isinstance(node, dict):
+            stack.extend(
+                (child, depth + 1, (*path, key))
+                for key, child in node.items()
+                if isinstance(child, (dict, list))
+            )
+        elif isinstance(node, list):
+            stack.extend(
+                (child, depth + 1, (*path, i))
+                for i, child in enumerate(node)
+                if isinstance(child, (dict, list))
+            )
+    return None
+
+
+def too_deep_json(raw: bytes, value: Any, loc: Loc = ("body",), limit: int = MAX_DEPTH) -> FieldError | None:
+    """`too_deep` for a parsed JSON document, walked only when ``raw`` opens enough containers."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return None
+    return too_deep(value, loc, limit)
 
 
 KEY_PLACES = {"header": "header", "query": "query parameter", "cookie": "cookie"}  # how a 401 names them

@@ -18,7 +18,7 @@ from specfake.contract import Contract, Operation
 from specfake.errors import NotFound
 from specfake.generate import GenContext
 from specfake.http import Reply
-from specfake.ids import seeded_hex, seeded_uuid
+from specfake.ids import fresh_id, seeded_hex, seeded_uuid
 from specfake.paging import paging_of
 from specfake.store import Store
 from specfake.validation import SchemaValidator, registry_for
@@ -125,7 +125,7 @@ class ResourceLayer:
             if not isinstance(body, (dict, list)):
                 return reply
             _reflect_into(body, call.body, reflect)
-            new_id = self._new_id(resource)
+            new_id = self._new_id(resource, call.api_key)
             if not _set_pointer(body, resource.id_pointer, new_id) or not isinstance(body, dict):
                 return reply
             self.store.put(call.api_key, resource.kind, str(new_id), body)
@@ -224,14 +224,20 @@ class ResourceLayer:
 
         return list_items
 
-    def _new_id(self, resource: Resource) -> str | int:
-        """Unique in the store; an integer id (``type: integer``) is the counter itself."""
-        number = self.store.next_number(resource.kind)
-        if resource.id_schema.get("type") == "integer":
-            return number
-        if resource.id_schema.get("format") == "uuid":
-            return seeded_uuid(self.seed, resource.kind, number)
-        return seeded_hex(self.seed, resource.kind, number)
+    def _new_id(self, resource: Resource, tenant: str) -> str | int:
+        """Unique in the tenant, numbered per tenant; an integer id (``type: integer``) is the
+        tenant's counter itself, past any the tenant holds already (a world's, an import's)."""
+        kind, seed, id_schema = resource.kind, self.seed, resource.id_schema
+
+        def make(number: int, scope: str) -> str | int:
+            if id_schema.get("type") == "integer":
+                return number
+            if id_schema.get("format") == "uuid":
+                return seeded_uuid(seed, kind, number, scope)
+            return seeded_hex(seed, kind, number, scope)
+
+        store = self.store
+        return fresh_id(store, tenant, kind, make, lambda key: store.get(tenant, kind, key) is not None)
 
 
 def infer_resources(contract: Contract) -> list[Resource]:

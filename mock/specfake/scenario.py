@@ -31,6 +31,8 @@ import yaml
 from faker import Faker
 from starlette.types import Message
 
+from specfake.tenants import SCOPE_KEY
+
 if TYPE_CHECKING:
     from specfake.api import MountedApi
 
@@ -129,19 +131,21 @@ def _lookup(expression: str, names: dict[str, Any], faker: Faker, where: str) ->
 
 
 async def call_in_process(
-    api: MountedApi, method: str, path: str, query: dict[str, Any], body: Any, api_key: str
+    api: MountedApi, method: str, path: str, query: dict[str, Any], body: Any, tenant: str
 ) -> tuple[int, Any]:
-    """One request through ``api`` without a socket; returns (status, parsed JSON or None)."""
+    """One request through ``api`` without a socket, as ``tenant``; returns (status, parsed JSON or
+    None). The tenant travels in the scope (`specfake.tenants.SCOPE_KEY`), not as a credential: it
+    is already a fingerprint (or the fixture world's name), which no ``--api-key`` list accepts and
+    which fingerprinting again would turn into another tenant."""
     raw = orjson.dumps(body) if body is not None else b""
-    headers = [(b"content-type", b"application/json")]
-    headers += [(n.lower().encode(), v.encode()) for n, v in api.compiled.auth_headers(api_key).items()]
     scope = {
         "type": "http",
         "method": method,
         "path": api.prefix + path,
-        "query_string": urlencode({**query, **api.compiled.auth_query(api_key)}, doseq=True).encode(),
-        "headers": headers,
+        "query_string": urlencode(query, doseq=True).encode(),
+        "headers": [(b"content-type", b"application/json")],
         "client": ("127.0.0.1", 0),
+        SCOPE_KEY: tenant,
     }
     sent = False
 

@@ -15,6 +15,8 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from specfake.protocol import HttpPolicy, protocol_class
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -91,9 +93,18 @@ class IdleCollector:
 
 
 def uvicorn_config(
-    app: ASGIApp, host: str, port: int, log_level: str = "warning", *, tune_gc: bool = True
+    app: ASGIApp,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    *,
+    tune_gc: bool = True,
+    http: HttpPolicy | None = None,
 ) -> uvicorn.Config:
     """Logging and access logs stay off the request path unless asked for.
+
+    ``http``: head limits, head timeout and Host allowlist of the HTTP protocol
+    (``specfake.protocol``); the bind host is allowed unless it is a wildcard.
 
     ``tune_gc``: the app is built, so settle the collector for serving (``settle_gc``) and
     collect fully only while idle (``IdleCollector``); off for an in-process ``LiveServer``,
@@ -109,6 +120,7 @@ def uvicorn_config(
         log_level=log_level,
         access_log=False,
         lifespan="on",
+        http=protocol_class(http or HttpPolicy(), host),
         server_header=False,
         date_header=False,
     )
@@ -117,11 +129,13 @@ def uvicorn_config(
 class LiveServer:
     """``with LiveServer(app) as server: httpx.get(server.url + ...)``; binds 127.0.0.1 only."""
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, http: HttpPolicy | None = None
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port or free_port(host)
-        self._server = uvicorn.Server(uvicorn_config(app, host, self.port, tune_gc=False))
+        self._server = uvicorn.Server(uvicorn_config(app, host, self.port, tune_gc=False, http=http))
         # No signal-handler override needed: uvicorn (>=0.29) installs handlers only on the main thread.
         self._thread = threading.Thread(target=self._server.run, name="specfake-server", daemon=True)
 

@@ -5,17 +5,27 @@ in one transaction before the answer is sent, so a write the client saw acknowle
 SIGKILL. WAL with ``synchronous=NORMAL`` is durable against a process crash (not against power
 loss, which a test fake need not survive). Several contracts may share one file: rows carry the
 contract's name as a namespace.
+
+Our files are marked (``PRAGMA application_id`` and the schema version in ``user_version``), and a
+file is inspected read-only before anything is written to it: a missing or empty one is adopted,
+ours is used, an older specfake's unmarked one is migrated, and anything else (another program's
+database, not SQLite at all, a schema this version cannot read) is refused untouched.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from specfake.store import MemoryStore
+from specfake.store import MemoryStore, StoreWriteError
+from specfake.tenants import fingerprint, is_fingerprint
+
+log = logging.getLogger("specfake")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -29,17 +39,40 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 
+APPLICATION_ID = int.from_bytes(b"SPFK", "big")  # PRAGMA application_id of every file we write
+SCHEMA_VERSION = 1  # PRAGMA user_version: the tables above, tenants named by fingerprint
+# An older specfake's unmarked file: exactly these tables and columns (schema 0, raw-key tenants).
+_OLD_TABLES = {
+    "items": ("ns", "tenant", "kind", "key", "value"),
+    "tenants": ("ns", "tenant"),
+    "counters": ("ns", "name", "value"),
+}
+_MAGIC = b"SQLite format 3\x00"
+
+
 class SqliteStore(MemoryStore):
     def __init__(self, path: str | Path, namespace: str = "default") -> None:
         super().__init__()
         self.path = Path(path)
         self.namespace = namespace
+        verdict = inspect_state_file(self.path)  # read-only: a refused file is never written
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:  # a missing folder, a file we may not open
+            raise ValueError(f"state file {self.path}: {exc}") from exc
+        try:
+            if verdict == "adopt":  # marked before WAL: the mark lands in the file's own header
+                self._transaction(
+                    f"PRAGMA application_id = {APPLICATION_ID}",
+                    f"PRAGMA user_version = {SCHEMA_VERSION}",
+                    *[s for s in _SCHEMA.split(";") if s.strip()],
+                )
+            elif verdict == "migrate":
+                self._migrate()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:  # a missing folder, or a file that is not SQLite
+        except sqlite3.Error as exc:
+            self._db.close()
             raise ValueError(f"state file {self.path}: {exc}") from exc
         # Writes since the last commit: the latest value per key (None: deleted), the keys
         # deleted at some point (their rows are dropped first, so a delete followed by a put
@@ -48,7 +81,47 @@ class SqliteStore(MemoryStore):
         self._pending_deleted: set[tuple[str, str, str]] = set()
         self._pending_tenants: set[str] = set()
         self._pending_counters: set[str] = set()
-        self._read()
+        try:
+            self._read()
+        except (sqlite3.Error, orjson.JSONDecodeError) as exc:
+            self._db.close()
+            raise ValueError(f"state file {self.path}: unreadable ({exc})") from exc
+
+    def _transaction(self, *statements: str, renames: Sequence[tuple[str, str]] = ()) -> None:
+        """``statements`` (fixed text, never input), then ``renames`` of tenants, in one transaction."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("items", "tenants") if renames else ():
+                db.executemany(f"UPDATE {table} SET tenant = ? WHERE tenant = ?", renames)  # fixed names
+            for statement in statements:
+                db.execute(statement)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _migrate(self) -> None:
+        """An older specfake's file: tenants named by raw API key become their fingerprints and
+        the file is marked, in one transaction (one-way: an older specfake will refuse it)."""
+        db = self._db
+        names = {t for (t,) in db.execute("SELECT tenant FROM tenants UNION SELECT tenant FROM items")}
+        renames = [(fingerprint(t), t) for t in sorted(names) if t and not is_fingerprint(t)]
+        taken = names & {new for new, _ in renames}
+        if taken:
+            raise sqlite3.IntegrityError(
+                f"cannot rename tenants to fingerprints already present: {sorted(taken)}"
+            )
+        self._transaction(
+            f"PRAGMA application_id = {APPLICATION_ID}",
+            f"PRAGMA user_version = {SCHEMA_VERSION}",
+            renames=renames,
+        )
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the mark reaches the file's header now
+        if renames:
+            log.warning(
+                "specfake: state file %s: %d tenant(s) renamed to key fingerprints", self.path, len(renames)
+            )
 
     def _read(self) -> None:
         ns = (self.namespace,)
@@ -82,29 +155,43 @@ class SqliteStore(MemoryStore):
             self._pending_deleted.add((tenant, kind, key))
             return True
 
-    def next_number(self, name: str) -> int:
+    def next_number(self, tenant: str, name: str) -> int:
         with self._lock:
-            value = super().next_number(name)
-            self._pending_counters.add(name)
+            value = super().next_number(tenant, name)
+            self._pending_counters.add(self.counter_key(tenant, name))
             return value
 
     def commit(self) -> None:
-        """One SQLite transaction per request, before its answer is sent."""
+        """One SQLite transaction per request, before its answer is sent. The disk is written
+        first: when it refuses (a value orjson cannot encode, such as an integer past 64 bits: a
+        422; the database failing: a 503), `StoreWriteError` is raised with the undo log and the
+        pending writes kept, so the caller's ``rollback()`` puts memory back as the disk has it."""
         with self._lock:
-            super().commit()
             if not (self._pending or self._pending_tenants or self._pending_counters):
+                super().commit()
                 return
             ns = self.namespace
-            self._write(
-                tenants=[(ns, t) for t in self._pending_tenants],
-                deletes=[(ns, t, k, key) for t, k, key in self._pending_deleted],
-                upserts=[
-                    (ns, t, k, key, orjson.dumps(v))
-                    for (t, k, key), v in self._pending.items()
-                    if v is not None
-                ],
-                counters=[(ns, name, self._counters[name]) for name in self._pending_counters],
-            )
+            upserts: list[tuple[str, str, str, str, bytes]] = []
+            for (t, k, key), v in self._pending.items():
+                if v is None:
+                    continue
+                try:
+                    upserts.append((ns, t, k, key, orjson.dumps(v)))
+                except orjson.JSONEncodeError as exc:  # never half-written: nothing is sent yet
+                    raise _unstorable(f"The state file cannot store this value ({exc})") from None
+            try:
+                self._write(
+                    tenants=[(ns, t) for t in self._pending_tenants],
+                    deletes=[(ns, t, k, key) for t, k, key in self._pending_deleted],
+                    upserts=upserts,
+                    counters=[(ns, name, self._counters[name]) for name in self._pending_counters],
+                )
+            except UnicodeError:  # a key SQLite cannot encode (a lone surrogate): the value's fault
+                raise _unstorable("The state file cannot store a key of this request (not UTF-8)") from None
+            except sqlite3.Error as exc:  # the disk's fault (full, locked, read-only): try again later
+                message = f"The state file could not be written ({exc}): nothing was stored"
+                raise StoreWriteError(503, message) from None
+            super().commit()
             self._clear_pending()
 
     def _write(
@@ -156,8 +243,13 @@ class SqliteStore(MemoryStore):
             self._pending.clear()
             self._pending_deleted.clear()
             self._pending_tenants.clear()
-            # Counters only grow: a number handed out and rolled back is simply never reused.
-            self.commit()
+            # Counters only grow: a number handed out and rolled back is simply never reused. A
+            # disk that refuses them now keeps them pending for the next commit; a rollback
+            # never raises (it runs while an error answer is being made).
+            try:
+                self.commit()
+            except StoreWriteError as exc:
+                log.warning("specfake: state file %s: counters not written yet: %s", self.path, exc.detail)
 
     def reset(self, tenant: str | None = None) -> None:
         """Forget a tenant (or all) on disk too; counters stay, so ids are never reused."""
@@ -195,3 +287,75 @@ class SqliteStore(MemoryStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _unstorable(reason: str) -> StoreWriteError:
+    """The 422 for a value the state file cannot hold (FastAPI's list shape, as both APIs answer)."""
+    message = f"{reason}: nothing was stored"
+    return StoreWriteError(422, [{"loc": ["body"], "msg": message, "type": "unstorable"}])
+
+
+def inspect_state_file(path: Path) -> str:
+    """What to do with ``path``: "adopt" (missing, empty, or SQLite holding nothing), "use" (ours,
+    this schema) or "migrate" (an older specfake's unmarked file); else ValueError saying why.
+
+    Read-only, and leaves no trace: the header is read first, and SQLite opens the file
+    ``immutable`` (no lock, no -wal or -shm side file) unless a -wal with content already exists."""
+    if not path.exists():
+        return "adopt"
+    if not path.is_file():
+        raise _refused(path, "not a regular file")
+    try:
+        with path.open("rb") as f:
+            head = f.read(100)
+    except OSError as exc:
+        raise _refused(path, f"cannot be read ({exc.strerror})") from None
+    if not head:
+        return "adopt"
+    if len(head) < 100 or not head.startswith(_MAGIC):
+        raise _refused(path, "not an SQLite database, so not a specfake state file")
+    wal = Path(f"{path}-wal")
+    live_wal = wal.is_file() and wal.stat().st_size > 0
+    uri = path.resolve().as_uri() + ("?mode=ro" if live_wal else "?mode=ro&immutable=1")
+    try:
+        db = sqlite3.connect(uri, uri=True)
+        try:
+            application_id, version = (
+                db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("application_id", "user_version")
+            )
+            objects = db.execute(
+                "SELECT type, name FROM sqlite_master WHERE substr(name, 1, 7) != 'sqlite_'"
+            ).fetchall()
+            tables = {name for kind, name in objects if kind == "table"}
+            columns = {
+                t: tuple(r[1] for r in db.execute(f'PRAGMA table_info("{t}")'))
+                for t in tables & set(_OLD_TABLES)
+            }
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise _refused(path, f"an SQLite file that cannot be read ({exc})") from None
+    if application_id == APPLICATION_ID:
+        if version == SCHEMA_VERSION:
+            return "use"
+        age = "newer" if version > SCHEMA_VERSION else "older"
+        raise _refused(
+            path, f"written by a {age} specfake (schema {version}); this one reads schema {SCHEMA_VERSION}"
+        )
+    if application_id != 0:
+        raise _refused(path, f"another program's database (SQLite application_id {application_id:#010x})")
+    if not objects:
+        if version != 0:
+            raise _refused(path, f"another program's database (SQLite user_version {version})")
+        return "adopt"
+    if version == 0 and len(objects) == len(_OLD_TABLES) and columns == _OLD_TABLES:
+        return "migrate"
+    shown = ", ".join(f"{kind} {name}" for kind, name in sorted(objects)[:5])
+    more = f" and {len(objects) - 5} more" if len(objects) > 5 else ""
+    raise _refused(path, f"another program's database, not a specfake state file (it holds {shown}{more})")
+
+
+def _refused(path: Path, why: str) -> ValueError:
+    return ValueError(
+        f"state file {path}: {why}; it was left unchanged (name a new file, or remove this one)"
+    )

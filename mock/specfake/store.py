@@ -22,12 +22,33 @@ _MISSING = object()
 _NEW_TENANT = "\0new-tenant"  # undo-log kind: the tenant was materialised in this transaction
 
 
+class StoreWriteError(Exception):
+    """A commit the store could not make durable: nothing of the transaction was kept (the caller
+    rolls memory back), and the request answers ``status`` with ``detail`` in the API's shape."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(status, detail)
+        self.status = status
+        self.detail = detail
+
+
+class SnapshotError(ValueError):
+    """A state export that cannot be loaded; ``loc`` is the path of the offending part."""
+
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+        super().__init__(f"{'.'.join(loc)}: {message}" if loc else message)
+        self.loc = loc
+        self.message = message
+
+
 class Store(Protocol):
     def get(self, tenant: str, kind: str, key: str) -> dict[str, Any] | None: ...
     def put(self, tenant: str, kind: str, key: str, value: dict[str, Any]) -> None: ...
     def delete(self, tenant: str, kind: str, key: str) -> bool: ...
     def list(self, tenant: str, kind: str) -> list[dict[str, Any]]: ...
-    def next_number(self, name: str) -> int: ...
+    def next_number(self, tenant: str, name: str) -> int: ...
+    def id_scope(self, tenant: str) -> str: ...
+    def reserved(self, key: str) -> bool: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
     def reset(self, tenant: str | None = None) -> None: ...
@@ -44,10 +65,15 @@ class MemoryStore:
     every method whole.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, shared_numbering: bool = False) -> None:
+        """``shared_numbering``: one set of counters for every tenant, hashed as tenant "" (the
+        fixture world's builder: one tenant, whose ids must stay what they always were)."""
         self._data: Tenants = {}
+        # ``name`` for tenant "", ``tenant/name`` for the others (see `next_number`).
         self._counters: dict[str, int] = {}
+        self._shared_numbering = shared_numbering
         self._template: dict[str, dict[str, dict[str, Any]]] | None = None
+        self._reserved: frozenset[str] = frozenset()  # the template's keys and ids
         # (tenant, kind, key, previous value or _MISSING, position the key held before a delete)
         self._undo: list[tuple[str, str, str, Any, int]] = []
         self._lock = threading.RLock()
@@ -102,12 +128,28 @@ class MemoryStore:
             self._undo.append((tenant, kind, key, bucket.pop(key), position))
             return True
 
-    def next_number(self, name: str) -> int:
-        """A counter that never repeats for the life of the store (ids are drawn from it)."""
+    def id_scope(self, tenant: str) -> str:
+        """The tenant ``tenant``'s ids are numbered and hashed for ("" with shared numbering)."""
+        return "" if self._shared_numbering else tenant
+
+    def counter_key(self, tenant: str, name: str) -> str:
+        """``name`` for tenant "" (a store's counters as they were before tenants had their own),
+        ``tenant/name`` else: a flat name, so exports and the state file keep their shape."""
+        scope = self.id_scope(tenant)
+        return f"{scope}/{name}" if scope else name
+
+    def next_number(self, tenant: str, name: str) -> int:
+        """``tenant``'s counter ``name``: never repeats for the life of the store, resets and
+        rollbacks included (ids are drawn from it); one tenant's count says nothing of another's."""
+        key = self.counter_key(tenant, name)
         with self._lock:
-            value = self._counters.get(name, 0) + 1
-            self._counters[name] = value
+            value = self._counters.get(key, 0) + 1
+            self._counters[key] = value
             return value
+
+    def reserved(self, key: str) -> bool:
+        """Whether ``key`` is a key or id of the template: no tenant may draw it as a new id."""
+        return key in self._reserved
 
     def commit(self) -> None:
         if not self._undo:  # a read-only request: nothing to forget
@@ -155,6 +197,7 @@ class MemoryStore:
     def set_template(self, template: dict[str, dict[str, dict[str, Any]]] | None) -> None:
         with self._lock:
             self._template = template
+            self._reserved = _keys_of(template)
 
     def export(self) -> dict[str, Any]:
         with self._lock:
@@ -168,40 +211,53 @@ class MemoryStore:
         with self._lock:
             self._counters = {name: int(value) for name, value in (snapshot.get("counters") or {}).items()}
             self._template = snapshot.get("template")
+            self._reserved = _keys_of(self._template)
             self._data = dict(snapshot.get("tenants") or {})
             self._undo.clear()
 
 
+def _keys_of(template: dict[str, dict[str, dict[str, Any]]] | None) -> frozenset[str]:
+    """Every key of ``template`` and every ``id`` its values carry, as text."""
+    keys: set[str] = set()
+    for bucket in (template or {}).values():
+        for key, value in bucket.items():
+            keys.add(str(key))
+            if isinstance(value, dict) and isinstance(value.get("id"), (str, int)):
+                keys.add(str(value["id"]))
+    return frozenset(keys)
+
+
 def check_snapshot(snapshot: Any) -> None:
-    """Raise ValueError naming the first part of ``snapshot`` that is not a state export.
+    """Raise `SnapshotError` (a ValueError) naming the first part of ``snapshot`` that is not a
+    state export.
 
     Checked before anything is replaced, so a bad import cannot leave a store half-loaded or
     holding shapes that would turn later requests into 500s.
     """
     if not isinstance(snapshot, dict) or snapshot.get("format") != FORMAT:
-        raise ValueError(f"not a specfake state export (format {FORMAT})")
+        raise SnapshotError((), f"not a specfake state export (format {FORMAT})")
     counters = snapshot.get("counters")
     counters = {} if counters is None else counters
     if not isinstance(counters, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counters.values()
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63 for v in counters.values()
     ):
-        raise ValueError("counters: expected {name: non-negative integer}")
+        raise SnapshotError(("counters",), "expected {name: non-negative 64-bit integer}")
     if snapshot.get("template") is not None:
-        _check_tenant("template", snapshot["template"])
+        _check_tenant(("template",), snapshot["template"])
     tenants = snapshot.get("tenants")
     tenants = {} if tenants is None else tenants
     if not isinstance(tenants, dict):
-        raise ValueError("tenants: expected {tenant: {kind: {key: object}}}")
+        raise SnapshotError(("tenants",), "expected {tenant: {kind: {key: object}}}")
     for tenant, data in tenants.items():
-        _check_tenant(f"tenants.{tenant}", data)
+        _check_tenant(("tenants", tenant), data)
 
 
-def _check_tenant(where: str, data: Any) -> None:
+def _check_tenant(where: tuple[str, ...], data: Any) -> None:
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected {{kind: {{key: object}}}}")
+        raise SnapshotError(where, "expected {kind: {key: object}}")
     for kind, bucket in data.items():
         if not isinstance(bucket, dict):
-            raise ValueError(f"{where}.{kind}: expected {{key: object}}")
+            raise SnapshotError((*where, kind), "expected {key: object}")
         for key, value in bucket.items():
             if not isinstance(value, dict):
-                raise ValueError(f"{where}.{kind}.{key}: expected an object")
+                raise SnapshotError((*where, kind, key), "expected an object")

@@ -50,7 +50,7 @@ def build_world(api: Any, directory: Path, seed: int) -> dict[str, Any] | None:
     script = directory / f"{name}.yaml"
     if not script.is_file():
         return None
-    store = MemoryStore()
+    store = MemoryStore(shared_numbering=True)  # one tenant: its ids hash as they always did
     builder = MountedApi(
         api.contract,
         seed=world_seed(seed),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from specfake.api import MountedApi
@@ -38,8 +40,9 @@ def test_handlers_are_bound_to_one_state_per_mount() -> None:
     api = MountedApi(load_contract(NOTES))
     handlers = Behaviour(state=Counter, operations=[ops]).bind(api.context)
     assert set(handlers) == {"getNote", "listNotes"}
-    assert handlers["getNote"](None).body == {"calls": 1}  # type: ignore[arg-type, union-attr]
-    assert handlers["listNotes"](None).body == {"calls": 2}  # type: ignore[arg-type, union-attr]
+    call = SimpleNamespace(api_key="")  # what the binding reads: the tenant ids are numbered for
+    assert handlers["getNote"](call).body == {"calls": 1}  # type: ignore[arg-type, union-attr]
+    assert handlers["listNotes"](call).body == {"calls": 2}  # type: ignore[arg-type, union-attr]
 
 
 def test_a_handler_for_an_operation_the_contract_lacks_fails_start_up() -> None:

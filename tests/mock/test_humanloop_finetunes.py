@@ -8,6 +8,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from specfake.app import create_app
+from specfake.tenants import fingerprint
 from specfake.validation import SchemaValidator, registry_for
 
 BASE = "/humanloop/v4"
@@ -116,4 +117,4 @@ def test_a_deleted_projects_finetunes_go_with_it() -> None:
     body = {"name": "ft", "dataset_id": dataset["id"], "config": {"base_model": "m"}}
     made = client.post(f"{BASE}/projects/{project['id']}/finetunes", json=body, headers=KEY).json()
     assert client.delete(f"{BASE}/projects/{project['id']}", headers=KEY).status_code in (200, 204)
-    assert app.api("humanloop").store.get("k", "finetunes", made["id"]) is None
+    assert app.api("humanloop").store.get(fingerprint("k"), "finetunes", made["id"]) is None

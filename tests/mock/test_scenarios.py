@@ -11,6 +11,7 @@ import pytest
 from specfake.app import create_app
 from specfake.cli import main
 from specfake.scenarios import ScenarioFileError, library, load_scenario
+from specfake.tenants import fingerprint
 from tests.state.helpers import NOTES, PREFIX, key
 
 with warnings.catch_warnings():
@@ -79,7 +80,8 @@ def test_steps_move_on_after_their_matches_and_calls_run_before_the_answer(tmp_p
             [n["title"] for n in client.get(f"{PREFIX}/notes", headers=key("a")).json()["items"]]
             for _ in range(4)
         ]
-        assert titles == [[], ["added by a"], ["added by a", "added by a"], ["added by a", "added by a"]]
+        added = f"added by {fingerprint('a')}"  # ${request.tenant}: the tenant, named by fingerprint
+        assert titles == [[], [added], [added, added], [added, added]]
         state = client.get("/__admin/scenarios/grow").json()
         assert (state["step"], state["step_number"], state["seen_in_step"]) == ("done", 3, 1)
     assert len(app.journal.entries()) == 4  # the scenario's own calls are not requests received
@@ -90,7 +92,7 @@ def test_the_admin_api_starts_moves_and_stops_scenarios_and_restores_options() -
     with TestClient(app) as client:
         listed = client.get("/__admin/scenarios").json()
         assert {s["name"] for s in listed["scenarios"]} >= SHIPPED and listed["running"] == []
-        started = client.put("/__admin/scenarios/slow-evaluation")
+        started = client.put("/__admin/scenarios/slow-evaluation", json={})
         assert started.status_code == 200 and started.json()["step"] == "held"
         assert app.api("humanloop").options.given == {"evaluation_hold": "running"}
         assert (
@@ -104,7 +106,7 @@ def test_the_admin_api_starts_moves_and_stops_scenarios_and_restores_options() -
         assert client.delete("/__admin/scenarios/slow-evaluation").status_code == 204
         assert app.api("humanloop").options.given == {}  # back to the options it started with
         assert client.delete("/__admin/scenarios/slow-evaluation").status_code == 404
-        unknown = client.put("/__admin/scenarios/no-such-scenario")
+        unknown = client.put("/__admin/scenarios/no-such-scenario", json={})
         assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["path", "name"]
 
 

@@ -198,5 +198,5 @@ def test_admin_state_and_reset_work(tmp_path: Path) -> None:
         state = client.get("/__admin/state", headers=admin)
         assert state.status_code == 200
         assert all(part["tenants"] == {} for part in state.json().values())
-        assert client.post("/__admin/reset", headers=admin).status_code == 200
+        assert client.post("/__admin/reset", json={}, headers=admin).status_code == 200
         assert client.get(f"{PREFIX}/pets/x", headers=KEY).status_code == 200

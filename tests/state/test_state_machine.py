@@ -129,7 +129,10 @@ class FakeVersusModel(RuleBasedStateMachine):
         assert answer.status_code in (200, 201), answer.text
         created = answer.json()
         assert all(created[name] == value for name, value in body.items() if name != "type")
-        assert all(created["id"] not in known for known in self.model.values())  # ids never repeat
+        # Ids never repeat: a string id (hashed with its tenant) anywhere, an integer id (the
+        # tenant's own counter: numbering is per tenant) within its tenant.
+        scope = [self.model[tenant]] if self.api.integer_ids else list(self.model.values())
+        assert all(created["id"] not in known for known in scope)
         assert isinstance(created["id"], int if self.api.integer_ids else str)
         self.model[tenant][created["id"]] = [created, False]
         return tenant, created["id"]

@@ -70,10 +70,10 @@ def test_template_gives_every_tenant_its_own_copy(store: MemoryStore) -> None:
 
 
 def test_counters_only_grow_even_across_reset_and_rollback(store: MemoryStore) -> None:
-    seen = [store.next_number("n") for _ in range(3)]
+    seen = [store.next_number("t", "n") for _ in range(3)]
     store.rollback()
     store.reset()
-    seen.append(store.next_number("n"))
+    seen.append(store.next_number("t", "n"))
     assert seen == [1, 2, 3, 4]
 
 
@@ -154,12 +154,12 @@ def test_sqlite_rollback_writes_nothing_but_keeps_counters(tmp_path: Path) -> No
     path = tmp_path / "s.db"
     store = SqliteStore(path)
     store.set_template(TEMPLATE)
-    store.next_number("id")
+    store.next_number("a", "id")
     store.put("t", "project", "p3", {"id": "p3"})
     store.rollback()
     store = reopen(path, store)
     assert store.export()["tenants"] == {}
-    assert store.next_number("id") == 2
+    assert store.next_number("a", "id") == 2
     store.close()
 
 
@@ -180,7 +180,7 @@ def test_sqlite_reset_and_load_rewrite_the_file(tmp_path: Path) -> None:
     for tenant in ("a", "b"):
         store.put(tenant, "k", "x", {"id": "x", "tenant": tenant})
         store.put(tenant, "k", "y", {"id": "y"})
-    store.next_number("id")
+    store.next_number("a", "id")
     store.commit()
     snapshot = store.export()
     store.reset("a")
@@ -189,12 +189,12 @@ def test_sqlite_reset_and_load_rewrite_the_file(tmp_path: Path) -> None:
     store.reset()
     store = reopen(path, store)
     assert store.export()["tenants"] == {}
-    assert store.next_number("id") == 2  # reset keeps counters
+    assert store.next_number("a", "id") == 2  # reset keeps counters
     store.load(snapshot)
     store = reopen(path, store)
     assert store.export()["tenants"] == snapshot["tenants"]
     assert keys(store, "a", "k") == ["x", "y"]
-    assert store.next_number("id") == 2  # the snapshot's counters
+    assert store.next_number("a", "id") == 2  # the snapshot's counters
     store.close()
 
 

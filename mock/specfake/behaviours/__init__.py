@@ -22,13 +22,14 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from specfake.clock import Clock
 from specfake.errors import ApiError
-from specfake.ids import prefixed_id, seeded_uuid
+from specfake.ids import fresh_id, prefixed_id, seeded_uuid
 from specfake.options import Options
 from specfake.streaming.shape import StreamShape
 
@@ -64,11 +65,14 @@ class BehaviourContext:
     streams: Streams = field(init=False)
 
     def new_id(self, prefix: str) -> str:
-        """A fresh id such as ``pr_3f9a…``: seeded, never repeated in this store."""
-        return prefixed_id(self.seed, prefix, self.store.next_number(prefix))
+        """A fresh id such as ``pr_3f9a…`` for the tenant of the request being handled: seeded,
+        numbered per tenant, never repeated in this store."""
+        seed = self.seed
+        return fresh_id(self.store, _tenant(), prefix, lambda n, scope: prefixed_id(seed, prefix, n, scope))
 
     def new_uuid(self, kind: str) -> str:
-        return seeded_uuid(self.seed, kind, self.store.next_number(kind))
+        seed = self.seed
+        return fresh_id(self.store, _tenant(), kind, lambda n, scope: seeded_uuid(seed, kind, n, scope))
 
     def now(self) -> str:
         return self.clock.iso()
@@ -104,6 +108,9 @@ class Behaviour(Generic[S]):
     options: type[Options] = Options
     streams: StreamShape | None = None
     errors: type[ApiError] = ApiError  # the API's error class: its body() is the API's error shape
+    # Store kind -> the JSON Schema its values must match (``$ref``s into the contract), so an
+    # admin import cannot store what the handlers would fail to read back.
+    stored: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     def bind(self, ctx: BehaviourContext) -> dict[str, Handler]:
         """operation id -> handler, each bound to one state for this mount."""
@@ -116,8 +123,29 @@ class Behaviour(Generic[S]):
                     raise ValueError(f"{ctx.contract.name} behaviour: the contract has no {operation_id}")
                 if operation_id in bound:
                     raise ValueError(f"{ctx.contract.name} behaviour: two handlers for {operation_id}")
-                bound[operation_id] = functools.partial(handler, state)
+                bound[operation_id] = _for_tenant(functools.partial(handler, state))
         return bound
+
+
+# The tenant whose request a handler is serving: where `BehaviourContext.new_id` numbers. Set on
+# entry and never reset: a stream's completion, later in the same request's task (its own
+# context), still draws for that request's tenant, and every handler sets it before it runs.
+_TENANT: ContextVar[str] = ContextVar("specfake_tenant")
+
+
+def _tenant() -> str:
+    try:
+        return _TENANT.get()
+    except LookupError:
+        raise RuntimeError("an id was drawn outside a request: no tenant to number it for") from None
+
+
+def _for_tenant(handler: Callable[[Call], Reply | Awaitable[Reply]]) -> Handler:
+    def run(call: Call) -> Reply | Awaitable[Reply]:
+        _TENANT.set(call.api_key)
+        return handler(call)
+
+    return run
 
 
 @functools.cache

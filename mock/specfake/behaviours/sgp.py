@@ -548,4 +548,25 @@ def _sorted(items: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]
     return items
 
 
-BEHAVIOUR = Behaviour(state=SgpState, operations=[ops], options=SgpOptions, errors=SgpError)
+# What a stored evaluation must be for every handler to read it: the create answer's model plus
+# the fields read by key and the private part (what an admin import is checked against).
+STORED = {
+    EVALUATIONS: {
+        "allOf": [
+            _schema("EvaluationCreateResponse"),
+            {
+                "type": "object",
+                "required": ["archived_at", META],
+                "properties": {
+                    META: {
+                        "type": "object",
+                        "required": ["type", "evaluation_type"],
+                        "properties": {"type": {"enum": ["builder", "default"]}},
+                    }
+                },
+            },
+        ]
+    },
+}
+
+BEHAVIOUR = Behaviour(state=SgpState, operations=[ops], options=SgpOptions, errors=SgpError, stored=STORED)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from specfake.behaviours import Behaviour
 from specfake.behaviours.humanloop import (
+    common,
     datasets,
     evaluations,
     evaluators,
@@ -62,4 +63,13 @@ BEHAVIOUR = Behaviour(
     options=HumanloopOptions,
     streams=STREAMS,
     errors=HumanloopError,
+    # Stored as answered: what an admin import is checked against.
+    stored={
+        kind: {"$ref": f"#/components/schemas/{name}"}
+        for kind, name in (
+            (common.PROJECTS, "ProjectResponse"),
+            (common.LOGS, "LogResponse"),
+            (common.CONFIGS, "ModelConfigResponse"),
+        )
+    },
 )

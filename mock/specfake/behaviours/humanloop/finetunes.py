@@ -36,7 +36,9 @@ def _tokens(point: dict[str, Any]) -> int:
 
 
 def _project_dataset(hl: HumanloopState, call: Call, project_id: str, dataset_id: Any) -> dict[str, Any]:
-    """The dataset ``dataset_id`` names, which must belong to the project in the path."""
+    """The dataset ``dataset_id`` names, which must belong to the project in the path: another
+    project's is a 422 naming ``dataset_id`` (a rule the schema cannot state; the contract declares
+    the 422, and the harness's list of such operations, ``HUMANLOOP_422_OPERATIONS``, has both)."""
     dataset = hl.get(call, DATASETS, str(dataset_id))
     if dataset is None:
         raise NotFound.id("Dataset", dataset_id, "dataset_id")
