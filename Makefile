@@ -42,8 +42,9 @@ typecheck: $(STAMP)
 		--cache-dir $(CURDIR)/build/mypy-cache -p specfake
 
 # The contract harness on the fake itself: every built-in contract through `check server`
-# (PROFILE=quick|thorough; started empty in a child process), then the official SDK flows through
-# `check client`. Reports land in build/check/.
+# (PROFILE=quick|thorough; started empty in a child process), the clean control's thorough profile
+# on the demo world (minutes: too long for `make test`, which runs it quick), then the official SDK
+# flows through `check client`. Reports land in build/check/.
 PROFILE ?= quick
 check: $(STAMP)
 	mkdir -p build/check
@@ -51,6 +52,7 @@ check: $(STAMP)
 		$(BIN)/specfake check server --contract $$c --profile $(PROFILE) \
 			--junit build/check/server-$$c.xml --report build/check/server-$$c.json || exit 1; \
 	done
+	$(BIN)/python -m pytest -q -m thorough tests/check/test_clean_control.py
 	$(BIN)/specfake check client --contract humanloop --report build/check/client-humanloop.json \
 		-- $(BIN)/python tests/check/clients/humanloop_flow.py
 	$(BIN)/specfake check client --contract sgp --report build/check/client-sgp.json \

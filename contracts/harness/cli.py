@@ -59,6 +59,7 @@ def add_check_parser(commands: Any) -> None:
     server.add_argument(
         "--no-invariants", action="store_true", help="skip the create/list/delete/paging state machines"
     )
+    server.add_argument("--html", metavar="FILE.html", help="write a self-contained HTML report here")
     server.set_defaults(func=_run_server)
 
     client = sides.add_parser(
@@ -92,14 +93,50 @@ def add_check_parser(commands: Any) -> None:
         action="store_true",
         help="do not report request fields the contract does not name (where it allows extras)",
     )
+    client.add_argument(
+        "--coverage",
+        metavar="FILE.json",
+        help="write what the run exercised per operation (statuses, variants, faults) here",
+    )
+    client.add_argument(
+        "--min-coverage",
+        type=float,
+        metavar="PCT",
+        help="exit 4 when the share of operations called is below PCT, naming what was never exercised",
+    )
+    client.add_argument("--html", metavar="FILE.html", help="write a self-contained HTML report here")
     client.add_argument("command", nargs=argparse.REMAINDER, help="-- the client command to run")
     client.set_defaults(func=_run_client)
 
+    diff = sides.add_parser(
+        "diff", help="report the changes from one contract version to the next that break clients or servers"
+    )
+    diff.add_argument("old", metavar="OLD", help="the old contract: built-in name or OpenAPI file")
+    diff.add_argument("new", metavar="NEW", help="the new contract: built-in name or OpenAPI file")
+    diff.add_argument(
+        "--traffic",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="recorded traffic to replay against NEW: a journal export, a HAR file, a cassette or a"
+        " directory of cassettes (repeatable)",
+    )
+    diff.add_argument(
+        "--fail-on", choices=("error", "warning"), default="error", help="exit 1 from this severity on"
+    )
+    diff.add_argument("--junit", metavar="FILE", help="write a JUnit XML report here")
+    diff.add_argument("--report", metavar="FILE.json", help="write a JSON report here")
+    diff.add_argument("-v", "--verbose", action="store_true", help="show every change, not ten per operation")
+    diff.set_defaults(func=_run_diff)
+
 
 def _run_server(args: argparse.Namespace) -> int:
-    from specfake.contracts.harness import server_check
+    import sys
 
-    return server_check.run(args)
+    from specfake.contracts.harness import progress, server_check
+
+    with progress.display(sys.stderr):
+        return server_check.run(args)
 
 
 def _run_client(args: argparse.Namespace) -> int:
@@ -116,3 +153,9 @@ def _run_client(args: argparse.Namespace) -> int:
     from specfake.contracts.harness import client_check
 
     return client_check.run(args)
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    from specfake.contracts.harness import diff
+
+    return diff.run(args)

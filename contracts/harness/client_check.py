@@ -24,14 +24,16 @@ from types import TracebackType
 
 from specfake.contract import Contract, ContractError, load_contract
 from specfake.contracts.harness.conformance import RequestChecker
+from specfake.contracts.harness.coverage import Coverage, ResponseRecorder, from_journal
 from specfake.contracts.harness.findings import Finding, Report
 from specfake.journal import Journal, JournalEntry
 from specfake.pipeline import DEFAULT_MAX_BODY
 
 DEFAULT_API_KEY = "specfake-check-key"
 BODY_LIMIT = DEFAULT_MAX_BODY  # the fake answers 413 past this: nothing larger needs checking
-# Exit codes: 0 clean, 1 contract violations, 2 usage error, 3 the command itself failed.
-EXIT_VIOLATIONS, EXIT_USAGE, EXIT_COMMAND = 1, 2, 3
+# Exit codes: 0 clean, 1 contract violations, 2 usage error, 3 the command itself failed,
+# 4 coverage below --min-coverage.
+EXIT_VIOLATIONS, EXIT_USAGE, EXIT_COMMAND, EXIT_COVERAGE = 1, 2, 3, 4
 # The official SDKs' own settings: (base URL variable, API key variable). Humanloop's Python SDK
 # (0.7.30) reads no environment variable at all: pass SPECFAKE_HUMANLOOP_URL to it as ``host``.
 SDK_ENV: dict[str, tuple[str, str]] = {"sgp": ("SGP_CLIENT_BASE_URL", "SGP_API_KEY")}
@@ -147,7 +149,9 @@ class ClientCheck:
         self.app = create_app(
             [self.contract], seed=seed, fixtures=fixtures, options={"stream_speed": "0"}, journal=self.journal
         )
-        self.server = LiveServer(self.app, port=port)
+        # Answers are kept for coverage (which variants the client met): this run's path only.
+        self.recorder = ResponseRecorder(self.app)
+        self.server = LiveServer(self.recorder, port=port)
         self.checker = checker_for(self.contract, allow_extra_fields=allow_extra_fields)
         self.command_status: int | None = None
         self.command_error: str | None = None
@@ -181,10 +185,18 @@ class ClientCheck:
         return self.command_status
 
     def findings(self) -> list[Finding]:
-        return check_requests(self.journal.entries(), [(self.contract.prefix, self.checker)], self.url)
+        seen = self.journal.entries(raw=True)  # judged as received: see specfake.journal
+        return check_requests(seen, [(self.contract.prefix, self.checker)], self.url)
+
+    def coverage(self) -> Coverage:
+        """What the client's run exercised: operations, statuses, variants and faults."""
+        seen = from_journal(
+            self.journal.entries(), [(self.contract.prefix, self.checker)], self.recorder.answers
+        )
+        return Coverage(self.contract, seen)
 
     def report(self, tool: str = "check client") -> Report:
-        seen = self.journal.entries()
+        seen = self.journal.entries(raw=True)
         report = Report(tool, self.contract.name, self.seed)
         for finding in self.findings():
             report.add(finding)
@@ -209,17 +221,39 @@ def run_command(command: Sequence[str], env: dict[str, str], timeout: float | No
         return 124, f"command timed out after {timeout}s"
 
 
-def finish(report: Report, args: argparse.Namespace, status: int | None, error: str | None) -> int:
-    """Print and write the report; the exit code tells violations (1) from a failed command (3)."""
+def finish(
+    report: Report,
+    args: argparse.Namespace,
+    status: int | None,
+    error: str | None,
+    coverage: Coverage | None = None,
+) -> int:
+    """Print and write the reports; the exit code tells violations (1) from a failed command (3)
+    from coverage below ``--min-coverage`` (4)."""
     print(report.summary(verbose=bool(getattr(args, "verbose", False))), flush=True)
     report.write(junit=getattr(args, "junit", None), report=getattr(args, "report", None))
+    minimum = getattr(args, "min_coverage", None)
+    gap = None
+    if coverage is not None and (getattr(args, "coverage", None) or minimum is not None):
+        print(coverage.summary(), flush=True)
+        if getattr(args, "coverage", None):
+            coverage.write_json(args.coverage)
+        gap = coverage.gate(minimum) if minimum is not None else None
+    if getattr(args, "html", None):
+        from specfake.contracts.harness.html_report import write_client
+
+        write_client(args.html, report, coverage)
+    if gap:
+        print(f"specfake {report.tool}: {gap}", file=sys.stderr)
     if error:
         print(f"specfake {report.tool}: the client command could not run: {error}", file=sys.stderr)
     elif status:
         print(f"specfake {report.tool}: the client command failed with exit status {status}", file=sys.stderr)
     if not report.ok:
         return EXIT_VIOLATIONS
-    return EXIT_COMMAND if status else 0
+    if status:
+        return EXIT_COMMAND
+    return EXIT_COVERAGE if gap else 0
 
 
 def usage_error(tool: str, message: str) -> int:
@@ -254,4 +288,4 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         check.run(command)
-    return finish(check.report(), args, check.command_status, check.command_error)
+    return finish(check.report(), args, check.command_status, check.command_error, check.coverage())

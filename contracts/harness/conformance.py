@@ -21,7 +21,7 @@ import orjson
 from specfake.compiled import CompiledContract
 from specfake.contract import Contract, Operation, is_event_stream, is_json, media_type
 from specfake.contracts.harness.findings import Exchange, Finding, field_path, trim
-from specfake.contracts.harness.stream_judge import TERMINATOR, judge_stream
+from specfake.contracts.harness.stream_judge import judge_stream
 from specfake.pipeline import KEY_PLACES, RequestPipeline, Violation, rule_of
 from specfake.shapes import closest
 
@@ -178,9 +178,7 @@ class ResponseChecker:
             stream = self.compiled.operation(operation.operation_id).stream
             for problem in judge_stream(self.compiled, stream, body, cut_short=cut_short) if stream else ():
                 event = () if problem.event is None else (f"event[{problem.event}]",)
-                check = "sse_framing" if problem.framing else "sse_event_schema"
-                check = "sse_terminator" if problem.kind == TERMINATOR else check
-                add(check, problem.message, field_path((*event, *problem.loc)) or None)
+                add(problem.check, problem.message, field_path((*event, *problem.loc)) or None)
             return out
         schema = next(s for t, s in spec.content.items() if is_json(t) or media_type(t) == media)
         try:

@@ -2,7 +2,11 @@
 
 schemathesis checks one response at a time (and one link hop); these are the promises a client
 relies on across many calls: what was created can be read back and is listed, what was deleted
-is gone from get and list, and paging walks every item exactly once and ends. Resources are the
+is gone from get and list, and paging walks every item exactly once and ends. A numbered list is
+walked as the SGP SDK's auto-pagination walks it (the answer's ``current_page`` plus one, until
+an empty page), so a server that answers the page past the end with the last page again, which keeps
+that loop going forever, is a finding (``paging_terminates``); cursor lists follow
+`specfake.paging`'s styles, as the fake pages them. Resources are the
 ones the fake's resource layer infers from the contract's links (``infer_resources``); a
 hypothesis state machine per resource creates, deletes and lists in seeded orders.
 
@@ -44,8 +48,9 @@ CREATED_IS_READABLE = "created_is_readable"
 CREATED_IS_LISTED = "created_is_listed"
 DELETED_IS_GONE = "deleted_is_gone"
 PAGING = "paging_walks_every_item_once"
+PAGING_TERMINATES = "paging_terminates"  # the page past the end is empty: the SDKs' end signal
 SERVER_ERROR = "not_a_server_error"
-CHECKS = (CREATED_IS_READABLE, CREATED_IS_LISTED, DELETED_IS_GONE, PAGING, SERVER_ERROR)
+CHECKS = (CREATED_IS_READABLE, CREATED_IS_LISTED, DELETED_IS_GONE, PAGING, PAGING_TERMINATES, SERVER_ERROR)
 
 PAGE_SIZE = 2  # small pages: a few creates already span several
 PREFILL = 3  # items each example starts with: more than one page of PAGE_SIZE
@@ -53,6 +58,7 @@ TARGET_PAGES = 8  # a list already holding many items is walked in about this ma
 MAX_PAGES = 500  # a walk with no total to go by gives up here: "paging never ends"
 STEPS = 4  # rules per example after the prefill
 TIMEOUT = 30.0
+PAGER_PAGE_FIELD = "current_page"  # the answer's page number the SGP SDK's pager adds one to
 
 
 @dataclass
@@ -639,6 +645,8 @@ class SubjectCheck:
         walk = Walk()
         first_page: dict[str, int] = {}
         previous: list[str] | None = None
+        previous_page = page
+        ended = False  # a short page or the total reached: a client that stops there has it all
         limit: int | None = None
         total: int | None = None
         for n in range(MAX_PAGES):
@@ -663,12 +671,23 @@ class SubjectCheck:
                 if limit is None:
                     limit = total // size + 2
             if not ids:
-                break
+                break  # the SDKs' end signal (SGP's pager: an empty page)
+            if ids == previous and ended:
+                self.run.report(
+                    PAGING_TERMINATES,
+                    op,
+                    f"paging never ends: page {page} past the end answered the last page "
+                    f"(page {previous_page}: {', '.join(ids[:5])}) again instead of an empty page; "
+                    "an SDK that pages until an empty page (SGP's auto-pagination) loops forever",
+                    sent,
+                )
+                walk.complete = False
+                return walk
             if ids == previous:
                 self.run.report(
                     PAGING,
                     op,
-                    f"paging never ends: page {page} repeats page {page - 1} ({', '.join(ids[:5])})"
+                    f"paging never ends: page {page} repeats page {previous_page} ({', '.join(ids[:5])})"
                     + (f" with total {total} not reached" if total is not None else ""),
                     sent,
                 )
@@ -688,22 +707,24 @@ class SubjectCheck:
                 walk.where[ident] = sent
             walk.ids += ids
             previous = ids
-            if len(ids) < size or (total is not None and len(walk.ids) >= total):
-                break
+            ended = len(ids) < size or (total is not None and len(walk.ids) >= total)
             if limit is not None and n + 1 >= limit:
                 self.run.report(
-                    PAGING,
+                    PAGING_TERMINATES if ended else PAGING,
                     op,
                     f"paging never ends: {n + 1} pages of {size} walked for a total of {total} "
-                    "and no last page",
+                    "and no empty page past the end",
                     sent,
                 )
                 walk.complete = False
                 return walk
-            page += 1
+            previous_page, page = page, self._next_page(page, body)
         else:
             self.run.report(
-                PAGING, op, f"paging never ends: no last page after {MAX_PAGES} pages of {size}", walk.last
+                PAGING_TERMINATES,
+                op,
+                f"paging never ends: no empty page after {MAX_PAGES} pages of {size}",
+                walk.last,
             )
             walk.complete = False
             return walk
@@ -717,6 +738,15 @@ class SubjectCheck:
                 walk.last,
             )
         return walk
+
+    def _next_page(self, page: int, body: dict[str, Any]) -> int:
+        """The page an SDK asks for next: SGP's (Stainless) pager asks for the answer's own
+        ``current_page`` plus one; a client paging by hand (Humanloop's SDK has no pager) for the
+        page it asked for plus one."""
+        value = body.get(PAGER_PAGE_FIELD) if self.subject.page_field == PAGER_PAGE_FIELD else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value + 1
+        return page + 1
 
     def _walk_cursor(self, cursor: ListPaging) -> Walk:
         """Walk a cursor-paged list as the SDKs do: ``after`` the last id (or the answer's next

@@ -73,7 +73,11 @@ class Allowances:
 # registration; an input for every {{variable}} of a template; num_samples >= 1; at most one of
 # session_id/session_reference_id, parent_id/parent_reference_id and
 # active_config_id/active_experiment_id; feedback needs data_id and, unless unsetting, a value;
-# deserialize needs a .prompt file. Schema-valid requests breaking them are rejected on purpose.
+# deserialize needs a .prompt file; a finetune (and its data summary) trains on a dataset of the
+# project in its path. Schema-valid requests breaking them are rejected on purpose. This is the one
+# list: the fake may answer such a 422 only here (tests/mock/test_validation.py, and the clean
+# control, tests/check/test_clean_control.py), schemathesis.toml mirrors it, and the contract must
+# declare the 422 (`schemathesis_config` never excuses a status the operation does not declare).
 HUMANLOOP_422_OPERATIONS = (
     "chats_create",
     "chats_create_deployed",
@@ -89,6 +93,8 @@ HUMANLOOP_422_OPERATIONS = (
     "projects_update",
     "projects_deploy_config",
     "feedback_feedback",
+    "finetunes_create",
+    "finetunes_summary",
 )
 POSITIVE_WITH_422 = ("2xx", "401", "403", "404", "409", "422", "429")
 

@@ -29,6 +29,7 @@ from specfake.contracts.harness.client_check import (
 )
 from specfake.contracts.harness.conformance import ResponseChecker
 from specfake.contracts.harness.findings import Finding, Report, trim
+from specfake.contracts.harness.stream_judge import CONNECTION_CHECK, DROPPED
 from specfake.record import ForwardingProxy, Proxied
 
 REDACTED = "<redacted>"
@@ -88,14 +89,7 @@ class CheckingProxy(ForwardingProxy):
                 )
                 if ex.cut:
                     label = f"{operation.method} {operation.path}"
-                    out.append(
-                        Finding(
-                            label,
-                            "connection",
-                            "the server dropped the connection mid-answer",
-                            exchange=exchange,
-                        )
-                    )
+                    out.append(Finding(label, CONNECTION_CHECK, DROPPED, exchange=exchange))
         return out
 
     def operations(self) -> list[str]:
@@ -150,7 +144,10 @@ def run(args: argparse.Namespace) -> int:
     if status is not None:
         report.stats["command exit"] = status
     report.duration = time.perf_counter() - started
-    return finish(report, args, status, error)
+    from specfake.contracts.harness.coverage import Coverage, from_proxy
+
+    coverage = Coverage(contract, from_proxy(list(proxy.forwarded), proxy.requests))
+    return finish(report, args, status, error, coverage)
 
 
 def check_traffic(proxy: CheckingProxy, root_url: str, seed: int | None = None) -> Report:

@@ -41,6 +41,7 @@ from starlette.types import Receive, Scope, Send
 from specfake.app import SpecfakeApp, create_app
 from specfake.contract import Contract, builtin_contracts, load_contract
 from specfake.contracts.harness.client_check import check_requests, checker_for, checking_journal, client_env
+from specfake.contracts.harness.coverage import Coverage, from_journal
 from specfake.contracts.harness.findings import Finding
 from specfake.http import lifespan
 from specfake.journal import JournalEntry
@@ -107,7 +108,8 @@ class RunningFake:
 
     def journal(self, contract: str | None = None) -> list[JournalEntry]:
         """Every request received over HTTP, oldest first (method, path, query, headers, body,
-        json, status); ``contract`` keeps only those that reached it."""
+        json, status), with its secrets redacted (`specfake.journal`); ``contract`` keeps only
+        those that reached it."""
         if contract is not None:
             self.app.api(contract)  # a KeyError names a contract this fake does not serve
         return self.app.journal.entries(contract=contract)
@@ -121,7 +123,15 @@ class RunningFake:
             (api.prefix, checker_for(api.contract, allow_extra_fields=self._allow_extra_fields))
             for api in self.app.apis
         ]
-        return check_requests(self.journal(), checkers, self.url)
+        # Judged as received: a credential's form is judged too (see specfake.journal).
+        return check_requests(self.app.journal.entries(raw=True), checkers, self.url)
+
+    def coverage(self, contract: str) -> Coverage:
+        """What this test's requests exercised of ``contract`` (operations, statuses, faults; the
+        journal keeps no answers, so every 4xx/5xx counts as an error body and lists are not judged)."""
+        api = self.app.api(contract)
+        checker = checker_for(api.contract, allow_extra_fields=self._allow_extra_fields)
+        return Coverage(api.contract, from_journal(self.journal(contract), [(api.prefix, checker)]))
 
     def assert_no_violations(self) -> None:
         """Fail the test with one line per violation: operation, rule, field, message, curl."""
@@ -197,6 +207,7 @@ def build(options: dict[str, Any]) -> SpecfakeApp:
 def run_scenario(fake: RunningFake, scenario: Any, seed: int) -> None:
     """Run a scenario file (or ``{contract: file}``) in process as the fixture's API key."""
     from specfake.scenario import Scenario
+    from specfake.tenants import fingerprint
     from specfake.world import run_now
 
     files = scenario if isinstance(scenario, dict) else {None: scenario}
@@ -205,7 +216,7 @@ def run_scenario(fake: RunningFake, scenario: Any, seed: int) -> None:
         if len(apis) != 1:
             raise pytest.UsageError("specfake: give scenario={contract: file} when serving several contracts")
         fake.scenario[apis[0].contract.name] = run_now(
-            Scenario.from_file(Path(path)).run(apis[0], fake.api_key, seed)
+            Scenario.from_file(Path(path)).run(apis[0], fingerprint(fake.api_key), seed)  # its tenant
         )
 
 

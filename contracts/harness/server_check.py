@@ -25,13 +25,16 @@ import orjson
 
 from specfake.compiled import SSE
 from specfake.contract import Contract, ContractError, load_contract, resolve_pointer
-from specfake.contracts.harness import profiles
+from specfake.contracts.harness import profiles, progress
 from specfake.contracts.harness.findings import Exchange, Finding, Report, field_path, trim
+from specfake.contracts.harness.stream_judge import CONNECTION_CHECK, DROPPED
 
 MESSAGE_LIMIT = 1500
 # Request headers that do not reproduce anything (schemathesis's random per-case id).
 NOISE_HEADERS = frozenset({"x-schemathesis-testcaseid"})
 REQUIRED = re.compile(r'^"(.+)" is a required property$')
+# What schemathesis's positive_data_acceptance accepts without being told (besides 2xx, 3xx, 5xx).
+ALWAYS_POSITIVE = frozenset({"401", "403", "404", "409", "429"})
 TOOL = "check server"
 
 
@@ -83,7 +86,9 @@ def schemathesis_config(
     }
     by_statuses: dict[tuple[str, ...], list[str]] = {}
     for op_id, statuses in allowances.positive_statuses.items():
-        by_statuses.setdefault(tuple(statuses), []).append(op_id)
+        kept = declared_statuses(contract, op_id, statuses)
+        if kept:
+            by_statuses.setdefault(kept, []).append(op_id)
     config["operations"] = [
         {
             "include-operation-id": sorted(op_ids),
@@ -92,6 +97,19 @@ def schemathesis_config(
         for statuses, op_ids in sorted(by_statuses.items())
     ]
     return config
+
+
+def declared_statuses(contract: Contract, operation_id: str, statuses: Sequence[str]) -> tuple[str, ...]:
+    """``statuses`` an allowance lets a schema-valid request get, less any specific code the
+    operation does not declare: the contract decides which refusals are answers at all (a 422 for
+    a rule the schema cannot state needs the operation's declared 422). Ranges and the codes
+    positive_data_acceptance allows anyway stay; () when the contract has no such operation."""
+    op = next((o for o in contract.operations if o.operation_id == operation_id), None)
+    if op is None:
+        return ()
+    if "default" in (op.raw.get("responses") or {}):
+        return tuple(statuses)
+    return tuple(s for s in statuses if not s.isdigit() or s in ALWAYS_POSITIVE or int(s) in op.responses)
 
 
 def load_schema(contract: Contract, config: dict[str, Any], include: Sequence[str] | None) -> Any:
@@ -214,15 +232,18 @@ def check_server(
     )
     schema = load_schema(loaded, config, include)
     streams.attach(schema, loaded)
+    progress.current().phase("schemathesis")
     try:
         findings, stats = run_schemathesis(schema, seed)
     finally:
         streams.detach(schema)
     stats["schemathesis_s"] = round(time.monotonic() - started, 1)
     if invariants:
+        progress.current().phase("invariants (create/list/delete/paging)")
         begun = time.monotonic()
         findings += _invariants(loaded, base_url, sent, seed, chosen, max_examples, include, stats, log)
         stats["invariants_s"] = round(time.monotonic() - begun, 1)
+    progress.current().close()  # the last phase's line ends before the summary prints
     for finding in findings:
         report.add(finding)
     report.stats = stats
@@ -268,7 +289,9 @@ def run_schemathesis(schema: Any, seed: int) -> tuple[list[Finding], dict[str, A
     cases = requests = 0
     stop = "completed"
     stop_notes: list[str] = []
+    shown = progress.current()
     for event in from_schema(schema).execute():
+        shown.event(event)
         if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
             recorder = event.recorder
             cases += len(recorder.cases)
@@ -331,12 +354,21 @@ def _error_finding(event: Any, seed: int) -> tuple[tuple[str, ...], Finding]:
     """An engine error (network failure, unusable schema) is a finding too: the run was not clean."""
     label = event.label if event.related_to_operation else "-"
     text = f"{type(event.value).__name__}: {event.value}"
-    finding = Finding(
-        operation=label, check="schemathesis_error", message=trim(text, MESSAGE_LIMIT) or "", seed=seed
-    )
+    check = "schemathesis_error"
+    if _dropped_mid_answer(event.value):  # the proxy's finding for the same cut, by the same name
+        check, text = CONNECTION_CHECK, f"{DROPPED} ({text})"
+    finding = Finding(operation=label, check=check, message=trim(text, MESSAGE_LIMIT) or "", seed=seed)
     if event.info.code_sample:
         finding.curl = event.info.code_sample
-    return (label, "schemathesis_error", type(event.value).__name__, ""), finding
+    return (label, check, type(event.value).__name__, ""), finding
+
+
+def _dropped_mid_answer(error: BaseException) -> bool:
+    """The answer had begun (status and headers read) when the connection ended: requests' broken
+    chunked read, which is how schemathesis's transport sees a stream cut short by the server."""
+    from requests.exceptions import ChunkedEncodingError
+
+    return isinstance(error, ChunkedEncodingError)
 
 
 def _dedupe(candidates: list[tuple[tuple[str, ...], Finding]]) -> list[Finding]:
@@ -436,4 +468,8 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str | None) -> int:
         return 2
     print(report.summary(verbose=args.verbose))
     report.write(junit=args.junit, report=args.report)
+    if getattr(args, "html", None):
+        from specfake.contracts.harness.html_report import write_server
+
+        write_server(args.html, report)
     return report.exit_code

@@ -13,8 +13,10 @@ finds every problem, each with its event's number:
   event is not a chunk: it is not judged as JSON, and the chunk before it is the final one;
 - schema: every event's payload against the chunk schema the contract names.
 
-`check server` (schemathesis, ``streams.py``) reports the first problem of each kind;
-`check client --proxy` and the response checker report them all.
+Each problem names its rule (`StreamProblem.check`: ``sse_framing``, ``sse_chunk_schema``,
+``sse_terminator``), the one name both paths report it under. `check server` (schemathesis,
+``streams.py``) reports the first problem of each kind; `check client --proxy` and the response
+checker report them all.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ from specfake.streaming.sse import SseEvent, parse_events
 
 SCHEMA = "schema"
 TERMINATOR = "terminator"
+# The rules, as `check server` and `check client --proxy` both name their findings.
+FRAMING_CHECK = "sse_framing"
+SCHEMA_CHECK = "sse_chunk_schema"
+TERMINATOR_CHECK = "sse_terminator"
+CHECKS = (FRAMING_CHECK, SCHEMA_CHECK, TERMINATOR_CHECK)
+# An answer (a stream, mostly) the server stopped sending mid-way: not judged on its end, reported
+# under this one name by both paths (the proxy sees the cut, schemathesis a broken chunked read).
+CONNECTION_CHECK = "connection"
+DROPPED = "the server dropped the connection mid-answer"
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,13 @@ class StreamProblem:
     @property
     def framing(self) -> bool:
         return self.kind not in (SCHEMA, TERMINATOR)
+
+    @property
+    def check(self) -> str:
+        """The rule this problem breaks, the finding's check name on every path."""
+        if self.kind == SCHEMA:
+            return SCHEMA_CHECK
+        return TERMINATOR_CHECK if self.kind == TERMINATOR else FRAMING_CHECK
 
     @property
     def field(self) -> str | None:

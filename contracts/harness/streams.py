@@ -36,7 +36,13 @@ from schemathesis.core.failures import Failure, FailureGroup, Severity
 
 from specfake.compiled import CompiledContract, StreamSpec
 from specfake.contract import Contract, is_event_stream
-from specfake.contracts.harness.stream_judge import SCHEMA, TERMINATOR, StreamProblem, judge_stream
+from specfake.contracts.harness.stream_judge import (
+    FRAMING_CHECK,
+    SCHEMA_CHECK,
+    TERMINATOR_CHECK,
+    StreamProblem,
+    judge_stream,
+)
 
 PROBES_PER_OPERATION = 3
 
@@ -46,13 +52,14 @@ class StreamFailure(Failure):
 
     code = "SF901"
     kind_title = "Stream breaks the contract"
-    __slots__ = ("field", "kind", "probe_case_id")
+    __slots__ = ("check", "field", "kind", "probe_case_id")
 
     def __init__(
-        self, *, operation: str, title: str, message: str, kind: str, field: str | None = None
+        self, *, operation: str, title: str, message: str, kind: str, check: str, field: str | None = None
     ) -> None:
         super().__init__(operation=operation, title=title, message=message, severity=Severity("high"))
         self.kind = kind
+        self.check = check  # the rule (stream_judge): the schemathesis check that raises it
         self.field = field
         self.probe_case_id: str | None = None  # the streamed request, when a probe found it
 
@@ -62,8 +69,14 @@ class StreamFailure(Failure):
 
     @classmethod
     def of(cls, operation: str, problem: StreamProblem) -> StreamFailure:
-        title, message, kind = problem.title, problem.message, problem.kind
-        return cls(operation=operation, title=title, message=message, kind=kind, field=problem.field)
+        return cls(
+            operation=operation,
+            title=problem.title,
+            message=problem.message,
+            kind=problem.kind,
+            check=problem.check,
+            field=problem.field,
+        )
 
 
 @dataclass
@@ -186,7 +199,7 @@ def sse_framing(ctx: Any, response: Any, case: Any) -> bool | None:
     problems = _problems(ctx, response, case)
     if problems is None:
         return True  # skipped: no stream of an attached contract
-    _raise([p for p in problems if p.kind not in (SCHEMA, TERMINATOR)])
+    _raise([p for p in problems if p.check == FRAMING_CHECK])
     return None
 
 
@@ -196,7 +209,7 @@ def sse_chunk_schema(ctx: Any, response: Any, case: Any) -> bool | None:
     problems = _problems(ctx, response, case)
     if problems is None:
         return True
-    _raise([p for p in problems if p.kind == SCHEMA])
+    _raise([p for p in problems if p.check == SCHEMA_CHECK])
     return None
 
 
@@ -206,5 +219,5 @@ def sse_terminator(ctx: Any, response: Any, case: Any) -> bool | None:
     problems = _problems(ctx, response, case)
     if problems is None:
         return True
-    _raise([p for p in problems if p.kind == TERMINATOR])
+    _raise([p for p in problems if p.check == TERMINATOR_CHECK])
     return None

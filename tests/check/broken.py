@@ -130,6 +130,47 @@ def _drop_after(scope: Scope) -> Scope:
     return {**scope, "query_string": urlencode(kept).encode()}
 
 
+@dataclass
+class ClampPastEnd:
+    """Paging that never ends for the SGP SDK: a page past the end of the evaluations list answers
+    the last page again (``current_page`` the last page's, as a clamping paginator does), so
+    ``current_page + 1`` never comes back empty."""
+
+    app: App
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or not EVALUATIONS.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        status, headers, body = await _buffered(self.app, scope, receive)
+        answer = orjson.loads(body) if status == 200 else None
+        if isinstance(answer, dict) and not answer.get("items") and answer.get("total_item_count"):
+            size = max(int(answer.get("items_per_page") or 1), 1)
+            last = -(-int(answer["total_item_count"]) // size)
+            query = [(k, v) for k, v in _query(scope) if k != "page"] + [("page", str(last))]
+            clamped = {**scope, "query_string": urlencode(query).encode()}
+            status, headers, body = await _buffered(self.app, clamped, receive)
+        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _buffered(app: App, scope: Scope, receive: Receive) -> tuple[int, list[Any], bytes]:
+    """``app``'s whole answer to a request (a GET: its body is never read twice)."""
+    start: Message = {}
+    chunks: list[bytes] = []
+
+    async def keep(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        else:
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    return start["status"], list(start.get("headers", [])), b"".join(chunks)
+
+
 def _crash_on_max_limit(scope: Scope) -> Scope | tuple[int, Any]:
     """A 500 on an edge input: the largest ``limit`` the contract allows."""
     if scope["method"] == "GET" and EVALUATIONS.match(scope["path"]):
@@ -239,6 +280,15 @@ BREAKS: tuple[Break, ...] = (
         _sgp(lambda app: RequestBreak(app, _drop_page)),
         "GET /v4/evaluations",
         ("paging_walks_every_item_once",),
+        ("evaluations_create", "evaluations_list"),
+        needs_invariants=True,
+    ),
+    Break(
+        "clamps_past_end",
+        "sgp",
+        _sgp(ClampPastEnd),
+        "GET /v4/evaluations",
+        ("paging_terminates",),
         ("evaluations_create", "evaluations_list"),
         needs_invariants=True,
     ),

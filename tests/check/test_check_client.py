@@ -234,6 +234,6 @@ def test_response_checker_rules() -> None:
         (f.check, f.field) for f in responses.check(chat, 200, {"content-type": "text/event-stream"}, stream)
     ]
     assert ("sse_framing", "event[2]") in found and (
-        "sse_event_schema",
+        "sse_chunk_schema",
         "event[1].data[0].finish_reason",
     ) in found

@@ -23,6 +23,7 @@ from specfake.contracts.harness.invariants import (
     CREATED_IS_READABLE,
     DELETED_IS_GONE,
     PAGING,
+    PAGING_TERMINATES,
     InvariantRun,
     discover,
     run_invariants,
@@ -205,6 +206,64 @@ def test_paging_that_ignores_the_page_never_ends(name: str, path: str, first: in
     assert paging and paging[0].operation == f"GET {path}"
     assert paging[0].message.startswith(f"paging never ends: page {first + 1} repeats page {first}")
     assert "with total" in paging[0].message and f"page={first + 1}" in (paging[0].curl or "")
+
+
+def clamp_past_end(path: str, items: str, first: int) -> Callable[[ASGIApp], ASGIApp]:
+    """Wrap the app so that a page of GET ``path`` past the end answers the last non-empty page
+    (with that page's number), as a clamping paginator does."""
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def answer(scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+            start: dict[str, Any] = {}
+            chunks: list[bytes] = []
+
+            async def capture(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    start.update(message)
+                else:
+                    chunks.append(message.get("body", b""))
+
+            await app(scope, receive, capture)
+            return start, b"".join(chunks)
+
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].endswith(path):
+                await app(scope, receive, send)
+                return
+            params = dict(parse_qsl(scope["query_string"].decode()))
+            start, body = await answer(scope, receive)
+            page = int(params.get("page", first))
+            while start["status"] == 200 and not json.loads(body)[items] and page > first:
+                page -= 1
+                query = urlencode({**params, "page": str(page)}).encode()
+                start, body = await answer({**scope, "query_string": query}, receive)
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        return wrapped
+
+    return wrap
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "items", "first"),
+    [
+        ("notes", "/notes", "items", 1),
+        ("sgp", "/v4/evaluations", "items", 1),
+        ("humanloop", "/projects", "records", 0),
+    ],
+)
+def test_paging_that_clamps_past_the_end_never_ends(name: str, path: str, items: str, first: int) -> None:
+    """Every page holds the right items once, but the page past the end is the last page again:
+    a walk that stops at the total is fooled, the SDK's walk (until an empty page) never ends."""
+    include = {"projects_list"} if name == "humanloop" else None
+    findings = check(contract_of(name), include, wrap=clamp_past_end(path, items, first))
+    ending = [f for f in findings if f.check == PAGING_TERMINATES]
+    assert [f.operation for f in ending] == [f"GET {path}"], [f.message for f in findings]
+    assert "past the end answered the last page" in ending[0].message
+    assert not [f for f in findings if f.check == PAGING]  # every page up to the end was right
+    assert ending[0].exchange is not None and ending[0].exchange.status == 200
 
 
 def test_paging_that_repeats_an_item() -> None:

@@ -2,7 +2,8 @@
 
 Upstreams: the fake itself (nothing to report), and a small broken server (a schema-invalid body,
 an undeclared status, a wrong content type, a malformed stream) whose faults must be reported on
-the server side while the client's own mistakes are reported on the client side.
+the server side while the client's own mistakes are reported on the client side. The same bad
+streams are judged alike by `check server` and the proxy (one judge, `stream_judge`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from specfake.app import create_app
+from specfake.contract import load_contract
 from specfake.contracts.harness import proxy
+from specfake.contracts.harness.findings import Finding
 from specfake.contracts.harness.proxy import CheckingProxy, check_traffic
+from specfake.contracts.harness.server_check import check_server
 from specfake.server import LiveServer
 
 CLIENTS = Path(__file__).parent / "clients"
@@ -130,3 +134,94 @@ def test_unreachable_upstream_is_a_502_and_bad_contract_a_usage_error(
     assert answer.status_code == 502 and check_traffic(checking, server.url).ok
     args = argparse.Namespace(contract="no-such-contract", proxy="http://127.0.0.1:9", command=[])
     assert proxy.run(args) == 2 and "no contract" in capsys.readouterr().err
+
+
+# --- one judgement: the same bad streams through `check server` and `check client --proxy` --------
+
+
+def _chunk_event(output: str, finish: str | None = None) -> str:
+    item = {"id": "d1", "index": 0, "output": output, "finish_reason": finish, "model_config_id": "c1"}
+    return "data: " + json.dumps({"data": [item], "project_id": "p1"}) + "\n\n"
+
+
+CUT = "<the server drops the connection after one event>"
+# Each streamed Humanloop operation (one chunk schema for all eight) answers one bad stream.
+BAD_STREAMS = {
+    "/chat": "",  # no event at all
+    "/chat-deployed": _chunk_event("Hi") + _chunk_event("!"),  # no final finish_reason
+    "/chat-experiment": "data:" + json.dumps({"data": []}) + "\n\n" + _chunk_event("!", "stop"),
+    "/chat-model-config": _chunk_event("Hi") + "data: {not json}\n\n" + _chunk_event("!", "stop"),
+    "/completion": _chunk_event("Hi").replace('"index": 0', '"index": "zero"') + _chunk_event("!", "stop"),
+    "/completion-deployed": CUT,
+}
+STREAM_RULES = {"sse_framing", "sse_chunk_schema", "sse_terminator", "connection"}
+
+
+def bad_streams_upstream() -> Starlette:
+    """Answers every request to a streamed operation with that operation's bad stream."""
+
+    async def stream(request: Request) -> Response:
+        body = BAD_STREAMS[request.url.path.removeprefix("/v4")]
+
+        async def events() -> Iterator[bytes]:  # type: ignore[misc]
+            if body == CUT:
+                yield _chunk_event("Hi").encode()
+                raise ConnectionResetError("cut")  # uvicorn ends the chunked answer mid-way
+            if body:
+                yield body.encode()
+
+        return StreamingResponse(events(), media_type="text/event-stream")  # type: ignore[arg-type]
+
+    return Starlette(routes=[Route("/v4" + path, stream, methods=["POST"]) for path in BAD_STREAMS])
+
+
+def test_check_server_and_the_proxy_report_the_same_stream_rules() -> None:
+    """Empty stream, no final event, framing, chunk schema and a cut connection: each bad stream
+    gets the same rule names, with the same messages, from the server check and the proxy."""
+    contract = load_contract("humanloop")
+    ops = {op.path: op.operation_id for op in contract.operations if op.path in BAD_STREAMS}
+    with LiveServer(bad_streams_upstream()) as upstream:
+        report = check_server(
+            contract, upstream.url + "/v4", api_key="k", profile="quick", include=sorted(ops.values()),
+            invariants=False, max_examples=1,
+        )  # fmt: skip
+        checking = CheckingProxy(upstream.url + "/v4", contract=contract)
+        with LiveServer(checking) as server, httpx.Client(base_url=server.url + contract.prefix) as http:
+            for path in BAD_STREAMS:
+                try:
+                    with http.stream("POST", path, json={"stream": True}, headers={"X-API-KEY": "k"}) as sent:
+                        b"".join(sent.iter_raw())
+                except httpx.RemoteProtocolError:
+                    assert BAD_STREAMS[path] == CUT
+            proxied = check_traffic(checking, server.url)
+
+    def rules(findings: list[Finding]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {f"POST {path}": set() for path in BAD_STREAMS}
+        for f in findings:
+            if f.check in STREAM_RULES and f.operation in out:
+                out[f.operation].add(f.check)
+        return out
+
+    expected = {
+        "POST /chat": {"sse_framing"},
+        "POST /chat-deployed": {"sse_framing"},
+        "POST /chat-experiment": {"sse_framing"},
+        "POST /chat-model-config": {"sse_framing"},
+        "POST /completion": {"sse_chunk_schema"},
+        "POST /completion-deployed": {"connection"},
+    }
+    assert rules(report.findings) == expected, report.summary(verbose=True)
+    assert rules(proxied.findings) == expected, proxied.summary(verbose=True)
+    # check server keeps the first problem of a kind, titled; the proxy all of them: same words.
+    said = [(f.operation, f.check, f.message) for f in proxied.findings if f.check in STREAM_RULES]
+    for f in report.findings:
+        if f.check in STREAM_RULES:
+            assert any(op == f.operation and check == f.check and m in f.message for op, check, m in said), f
+
+
+def test_the_schemathesis_stream_checks_carry_the_judges_rule_names() -> None:
+    """`check server` names a finding after the schemathesis check that raised it."""
+    from specfake.contracts.harness import stream_judge, streams
+
+    registered = (streams.sse_framing, streams.sse_chunk_schema, streams.sse_terminator)
+    assert {check.__name__ for check in registered} == set(stream_judge.CHECKS)

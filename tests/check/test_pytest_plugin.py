@@ -26,7 +26,8 @@ def test_fixture_keeps_its_old_surface_and_adds_journal_and_violations(specfake:
         ("POST", "/humanloop/v4/projects", 201),
         ("GET", "/humanloop/v4/projects", 401),
     ]
-    assert seen[1].json == {"name": "p", "nmae": "typo"} and seen[0].headers["x-api-key"] == specfake.api_key
+    assert seen[1].json == {"name": "p", "nmae": "typo"} and seen[0].headers["x-api-key"] == "REDACTED"
+    assert specfake.app.journal.entries(raw=True)[0].headers["x-api-key"] == specfake.api_key  # the checker's
     assert [(v.check, v.field) for v in specfake.violations()] == [
         ("unknown_field", "body.nmae"),
         ("auth", "header.x-api-key"),

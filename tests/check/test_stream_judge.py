@@ -43,7 +43,7 @@ def test_check_server_and_the_proxy_judge_a_stream_alike(body: str, kinds: set[s
     server_side = streams.stream_problems(rule, body.encode())
     assert {p.kind for p in server_side} == kinds
     proxied = ResponseChecker(HUMANLOOP).check(CHAT, 200, SSE, body.encode())
-    checks = {"sse_event_schema" if kind == "schema" else "sse_framing" for kind in kinds}
+    checks = {"sse_chunk_schema" if kind == "schema" else "sse_framing" for kind in kinds}
     assert {f.check for f in proxied} == checks
     # Every problem check server names is among what the proxy reports, with the same message.
     assert {p.message for p in server_side} <= {f.message for f in proxied}
@@ -82,7 +82,7 @@ def test_the_terminator_the_example_shows_is_judged(body: str, kinds: set[str]) 
     server_side = streams.stream_problems(rule, body.encode())
     assert {p.kind for p in server_side} == kinds
     proxied = ResponseChecker(OPENAI).check(COMPLETION, 200, SSE, body.encode())
-    names = {"terminator": "sse_terminator", "schema": "sse_event_schema"}
+    names = {"terminator": "sse_terminator", "schema": "sse_chunk_schema"}
     assert {f.check for f in proxied} == {names.get(kind, "sse_framing") for kind in kinds}
     assert {p.message for p in server_side} <= {f.message for f in proxied}
 
