@@ -229,10 +229,7 @@ def replay(records: list[Recorded], old: Contract, new: Contract) -> tuple[list[
                 if _key(finding) in old_keys:
                     continue
                 severity = WARNING if finding.check in ADVISORY_RULES else ERROR
-                said = finding.message
-                if finding.field and finding.field not in said:
-                    said = f"{finding.field}: {said}"
-                message = f"the new contract rejects this recorded request: {said}"
+                message = f"the new contract rejects this recorded request: {_said(finding)}"
                 changes.append(
                     Change(
                         "traffic-request-rejected",
@@ -282,10 +279,7 @@ def _response(
     for finding in found[1]:
         if _key(finding) in old_keys:
             continue
-        said = finding.message
-        if finding.field and finding.field not in said:
-            said = f"{finding.field}: {said}"
-        message = f"the new contract rejects this recorded response ({recorded.status}): {said}"
+        message = f"the new contract rejects this recorded response ({recorded.status}): {_said(finding)}"
         out.append(
             Change(
                 "traffic-response-rejected",
@@ -299,3 +293,10 @@ def _response(
             )
         )
     return out
+
+
+def _said(finding: Finding) -> str:
+    """A finding's message, led by its field when the message does not name it."""
+    if finding.field and finding.field not in finding.message:
+        return f"{finding.field}: {finding.message}"
+    return finding.message

@@ -67,18 +67,8 @@ class ResponseBreak:
         if scope["type"] != "http" or scope["method"] != self.method or not self.path.match(scope["path"]):
             await self.app(scope, receive, send)
             return
-        start: Message = {}
-        chunks: list[bytes] = []
-
-        async def keep(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-            else:
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, keep)
-        status, body = start["status"], b"".join(chunks)
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        status, headers, body = await buffered(self.app, scope, receive)
+        headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
         if 200 <= status < 300:
             if self.mutate is not None:
                 body = orjson.dumps(self.mutate(orjson.loads(body)))
@@ -142,21 +132,21 @@ class ClampPastEnd:
         if scope["type"] != "http" or scope["method"] != "GET" or not EVALUATIONS.match(scope["path"]):
             await self.app(scope, receive, send)
             return
-        status, headers, body = await _buffered(self.app, scope, receive)
+        status, headers, body = await buffered(self.app, scope, receive)
         answer = orjson.loads(body) if status == 200 else None
         if isinstance(answer, dict) and not answer.get("items") and answer.get("total_item_count"):
             size = max(int(answer.get("items_per_page") or 1), 1)
             last = -(-int(answer["total_item_count"]) // size)
             query = [(k, v) for k, v in _query(scope) if k != "page"] + [("page", str(last))]
             clamped = {**scope, "query_string": urlencode(query).encode()}
-            status, headers, body = await _buffered(self.app, clamped, receive)
+            status, headers, body = await buffered(self.app, clamped, receive)
         headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-async def _buffered(app: App, scope: Scope, receive: Receive) -> tuple[int, list[Any], bytes]:
+async def buffered(app: App, scope: Scope, receive: Receive) -> tuple[int, list[Any], bytes]:
     """``app``'s whole answer to a request (a GET: its body is never read twice)."""
     start: Message = {}
     chunks: list[bytes] = []

@@ -31,6 +31,7 @@ from specfake.contracts.harness.invariants import (
 from specfake.errors import ApiError
 from specfake.http import Reply
 from specfake.server import LiveServer
+from tests.check.broken import buffered
 
 NOTES = Path(__file__).parent.parent / "state" / "notes.yaml"
 KEY = "invariants-key"
@@ -213,32 +214,20 @@ def clamp_past_end(path: str, items: str, first: int) -> Callable[[ASGIApp], ASG
     (with that page's number), as a clamping paginator does."""
 
     def wrap(app: ASGIApp) -> ASGIApp:
-        async def answer(scope: Scope, receive: Receive) -> tuple[Message, bytes]:
-            start: dict[str, Any] = {}
-            chunks: list[bytes] = []
-
-            async def capture(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    start.update(message)
-                else:
-                    chunks.append(message.get("body", b""))
-
-            await app(scope, receive, capture)
-            return start, b"".join(chunks)
-
         async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].endswith(path):
                 await app(scope, receive, send)
                 return
             params = dict(parse_qsl(scope["query_string"].decode()))
-            start, body = await answer(scope, receive)
+            status, headers, body = await buffered(app, scope, receive)
             page = int(params.get("page", first))
-            while start["status"] == 200 and not json.loads(body)[items] and page > first:
+            while status == 200 and not json.loads(body)[items] and page > first:
                 page -= 1
                 query = urlencode({**params, "page": str(page)}).encode()
-                start, body = await answer({**scope, "query_string": query}, receive)
-            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                status, headers, body = await buffered(app, {**scope, "query_string": query}, receive)
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
         return wrapped
