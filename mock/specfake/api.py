@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import itertools
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.types import Receive, Scope, Send
 
 from specfake.answers import ContractAnswers
@@ -29,7 +30,7 @@ from specfake.errors import ApiError, FieldError
 from specfake.fault_rules import FaultRules
 from specfake.faults import HEADER as FAULT_HEADER
 from specfake.faults import ConnectionReset, Fault, error_reply, reset_connection, send_shaped
-from specfake.http import BodyTooLarge, Reply, dump_json, header_map, query_map, read_body, send_reply
+from specfake.http import BodyTooLarge, Reply, dump_json, header_map, parse_query, read_body, send_reply
 from specfake.journal import JOURNAL_SIZE, Journal
 from specfake.limits import Limiter
 from specfake.options import OptionError, Options
@@ -82,6 +83,7 @@ class MountedApi:
         self.api_keys = api_keys  # None: any non-empty key is valid (and is its own tenant)
         self.prefix = contract.prefix
         self.seed = seed
+        self._seed_head = f"{seed}|".encode()
         self.max_body = max_body
         self.answers = ContractAnswers(contract)
         self.store: Store = store if store is not None else MemoryStore()
@@ -165,7 +167,10 @@ class MountedApi:
             if reply.raw is None and reply.body is not None and reply.stream is None:
                 # Serialised before the commit: an answer that cannot be sent stores nothing. (Every
                 # handler answers a fresh Reply; the only shared one, /openapi.json, is raw already.)
-                reply.raw = self._serialised(reply.body)
+                try:  # the usual answer, orjson straight away; anything else as _serialised says
+                    reply.raw = orjson.dumps(reply.body)
+                except (TypeError, ValueError, RecursionError):
+                    reply.raw = self._serialised(reply.body)
             self.store.commit()
         except ApiError as exc:
             self.store.rollback()
@@ -221,14 +226,14 @@ class MountedApi:
             return self._openapi
         pipeline = self.pipeline
         op, params = pipeline.route(method, path)  # a Refusal is answered as any ApiError
-        query = query_map(scope)
+        raw_query: bytes = scope.get("query_string", b"")
+        query = parse_query(raw_query) if raw_query else {}
         # The tenant is the credential's fingerprint (cached), never the credential itself; an
         # in-process call (``record`` False) names its tenant, already a fingerprint, in its scope.
         if seen[6] or SCOPE_KEY not in scope:
             api_key = seen[0] = fingerprint(pipeline.authenticate(op, headers, query))
         else:
             api_key = seen[0] = scope[SCOPE_KEY] if op.key_headers or op.auth is not None else ""
-        raw_query: bytes = scope.get("query_string", b"")
         asked = None
         if PREFER_HEADER in headers or b"__" in raw_query or self._dynamic:  # Prism's controls
             dynamic = op.operation_id in self._dynamic
@@ -247,6 +252,9 @@ class MountedApi:
             violations = [*violations, *asked.problems]
         if violations:
             raise Refusal(violations)
+        # The seed: the server's, the method, the path, the query and the body (one hash call), so
+        # the same request to the same server answers the same generated data.
+        seed_data = b"%s%s|%s|%s|%s" % (self._seed_head, method.encode(), path.encode(), raw_query, raw_body)
         call = Call(
             operation=op.operation,
             path=path_values,
@@ -254,7 +262,7 @@ class MountedApi:
             headers=headers,
             body=body,
             api_key=api_key,
-            seed=self._request_seed(method, path, raw_query, raw_body),
+            seed=int.from_bytes(blake2b(seed_data, digest_size=8).digest(), "big"),
         )
         fault = None
         external = seen[6]
@@ -410,7 +418,3 @@ class MountedApi:
         if fault is not None:
             return fault.for_stream(asked)
         return asked if asked is not None else self.context.options.stream_faults
-
-    def _request_seed(self, method: str, path: str, query: bytes, body: bytes) -> int:
-        data = f"{self.seed}|{method}|{path}|".encode() + query + b"|" + body  # one hash call
-        return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")

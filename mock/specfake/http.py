@@ -57,8 +57,16 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 def header_map(scope: Scope) -> dict[str, str]:
-    """Lower-cased header names (ASGI gives them lower-cased already) to latin-1 values."""
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    """Lower-cased header names (ASGI gives them lower-cased already) to latin-1 values. A repeated
+    name keeps its first value, as Starlette's ``request.headers.get`` (so FastAPI) reads it: a
+    second ``x-api-key`` or ``content-type`` must not decide what the real API would not. The
+    usual request has no repeat, and pays one length comparison for the check."""
+    raw = scope["headers"]
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw}
+    if len(headers) != len(raw):  # a repeat: the first value wins (each name keeps its place)
+        for k, v in reversed(raw):
+            headers[k.decode("latin-1")] = v.decode("latin-1")
+    return headers
 
 
 def query_map(scope: Scope) -> dict[str, list[str]]:

@@ -120,8 +120,12 @@ class RequestPipeline:
 
     def route(self, method: str, path: str) -> tuple[CompiledOperation, dict[str, str]]:
         """The operation and its path parameters; a `Refusal` (404, 405) when there is none."""
-        match = self.compiled.router.match(path, method)
-        if match is not None and match.target is not None:
+        router = self.compiled.router
+        found = router.find(path, method)
+        if found is not None:
+            return found
+        match = router.match(path, method)
+        if match is not None and match.target is not None:  # not reached: find has answered
             return match.target, match.params
         if match is None:
             raise Refusal([Violation(404, "unknown_path", ("path",), "Not Found")])

@@ -36,6 +36,8 @@ _HOST_RE = re.compile(r"(?:\[([0-9a-f:.]+)\]|([a-z0-9._~!$&'()*+,;=%-]+))(?::[0-
 NO_VERSION = "Invalid HTTP request: the request line has no HTTP version (HTTP/1.1 expected)"
 _VERSIONS = frozenset({"1.1", "1.0"})
 _PASSED_CACHE = 1024  # Host values remembered as allowed (bounded: ports and *.localhost vary)
+# The parent's callbacks, called straight: Python 3.11's super() builds an object on every call.
+_BASE = HttpToolsProtocol
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class SpecfakeHttpProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._refusal: tuple[int, str, bool] | None = None  # status, why, HEAD request
         self._pending: bytes | None = None  # an error answer waiting for earlier answers
+        # The policy's figures the common path compares against, read once per connection.
+        self._half_head = self.policy.max_header_bytes // 2
+        self._max_headers = self.policy.max_headers
 
     # Connection
 
@@ -156,9 +161,10 @@ class SpecfakeHttpProtocol(HttpToolsProtocol):
             if self._timer is None:
                 self._timer = self.loop.call_later(self.policy.header_timeout, self._head_timeout)
         # A head over the limit has over half of it in its first read, or in the reads after.
-        self._large_read = len(data) + self._head_bytes > self.policy.max_header_bytes // 2
-        if self._large_read:
-            self._measure = True
+        if len(data) + self._head_bytes > self._half_head:
+            self._large_read = self._measure = True
+        else:
+            self._large_read = False
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -186,10 +192,6 @@ class SpecfakeHttpProtocol(HttpToolsProtocol):
 
     # Parser callbacks
 
-    def on_message_begin(self) -> None:
-        self._measure = self._large_read
-        super().on_message_begin()
-
     def on_header(self, name: bytes, value: bytes) -> None:
         """uvicorn 0.55's ``on_header`` plus the Host count; sizes are checked per read and once
         the head is complete (counting here costs every request a microsecond)."""
@@ -211,21 +213,25 @@ class SpecfakeHttpProtocol(HttpToolsProtocol):
             self._hosts == 1
             and not self._measure
             and (check is None or self._host in check.passed)
-            and len(self.headers) <= self.policy.max_headers
+            and len(self.headers) <= self._max_headers
             and self.parser.get_http_version() in _VERSIONS
         ):
-            super().on_headers_complete()
+            _BASE.on_headers_complete(self)
             return
         refusal = self._check_head()
         if refusal is not None:
             self._refusal = (*refusal, self.parser.get_method() == b"HEAD")
             raise _Refused
-        super().on_headers_complete()
+        _BASE.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         self._in_head = True
         self._hosts = 0  # trailers are not the next request's headers
-        super().on_message_complete()
+        # Whether the next head is measured starts as this read's size (a next head begun in a
+        # later, small read is then measured at most once more: still exact, and no
+        # on_message_begin override, a call per request, is needed).
+        self._measure = self._large_read
+        _BASE.on_message_complete(self)
 
     def on_response_complete(self) -> None:
         if self._pending is not None and not self.pipeline:
@@ -235,7 +241,7 @@ class SpecfakeHttpProtocol(HttpToolsProtocol):
                 self.transport.write(self._pending)
                 self.transport.close()
             return
-        super().on_response_complete()
+        _BASE.on_response_complete(self)
 
     # Checks and answers
 

@@ -51,6 +51,34 @@ class Router(Generic[T]):
             raise ValueError(f"duplicate route {method} {template}")
         node.methods[method] = target
 
+    def find(self, path: str, method: str) -> tuple[T, dict[str, str]] | None:
+        """The target and parameters of ``path`` (None: no route, or a 405; `match` says which).
+
+        The hot path: one descent preferring a literal segment, then the first parameter branch,
+        which is the first path `_walk` tries, so when it ends on ``method`` it is `_walk`'s
+        answer. Anywhere else (a dead end, a missing method) the full search decides."""
+        node = self._root
+        params: dict[str, str] | None = None
+        stripped = path.strip("/")
+        for segment in stripped.split("/") if stripped else ():
+            child = node.literals.get(segment)
+            if child is None:
+                if not segment or not node.params:
+                    return self._search(path, method)
+                name, child = next(iter(node.params.items()))
+                if params is None:
+                    params = {name: segment}
+                else:
+                    params[name] = segment
+            node = child
+        target = node.methods.get(method)
+        if target is None:
+            return self._search(path, method)
+        return target, params if params is not None else {}
+
+    def _search(self, path: str, method: str) -> tuple[T, dict[str, str]] | None:
+        return self._walk(self._root, _segments(path), 0, {}, method, [])
+
     def match(self, path: str, method: str) -> Match[T] | None:
         segments = _segments(path)
         allowed: list[str] = []

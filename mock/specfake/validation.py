@@ -169,10 +169,14 @@ def _snake(name: str) -> str:
     return (out and "".join(out)) or "value_error"
 
 
+# What a parameter's string schema may hold and still accept every string.
+_PLAIN_STRING_KEYS = frozenset({"type", "title", "description", "example", "examples"})
+
+
 class ParamCoercer:
     """Turns the strings of one query/path/header parameter into JSON values for its schema."""
 
-    __slots__ = ("item_kind", "kind", "param", "validator")
+    __slots__ = ("item_kind", "kind", "name", "param", "plain", "validator")
 
     def __init__(self, contract: Contract, param: Parameter, registry: jsonschema_rs.Registry) -> None:
         self.param = param
@@ -182,6 +186,9 @@ class ParamCoercer:
             _scalar_kind(contract, contract.resolve(schema.get("items", {}))) if self.kind == "array" else ""
         )
         self.validator = SchemaValidator(contract, param.schema, registry) if param.schema else None
+        self.name = param.name
+        # Any string passes as it is (an id in a path, mostly): no coercion, no schema to run.
+        self.plain = param.schema.get("type") == "string" and not param.schema.keys() - _PLAIN_STRING_KEYS
 
     def coerce(self, raw: list[str], loc: Loc) -> tuple[Any, list[FieldError]]:
         if self.kind == "array":
@@ -297,7 +304,10 @@ class OperationValidator:
         errors: list[FieldError] = []
         path_out: dict[str, Any] = {}
         for coercer in self.path_params:
-            name = coercer.param.name
+            name = coercer.name
+            if coercer.plain:
+                path_out[name] = path_values.get(name, "")
+                continue
             value, errs = coercer.coerce([path_values.get(name, "")], ("path", name))
             path_out[name] = value
             errors.extend(errs)
