@@ -6,15 +6,19 @@ in ``X-Specfake-Admin-Token``: the admin API can read every tenant's data.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from specfake.errors import ApiError, FieldError, RequestValidationError, unprocessable
@@ -22,7 +26,7 @@ from specfake.fault_rules import RuleError
 from specfake.options import OptionError
 from specfake.pipeline import MAX_DEPTH, too_deep_json
 from specfake.scenarios import ScenarioFileError
-from specfake.store import SnapshotError, check_snapshot
+from specfake.store import ExportPart, SnapshotError, check_snapshot
 from specfake.tenants import tenant_of
 
 if TYPE_CHECKING:
@@ -35,6 +39,11 @@ TOKEN_HEADER = "x-specfake-admin-token"
 # validator can take.
 IMPORT_DEPTH = 2 * MAX_DEPTH
 _NO_BODY = object()
+# A streamed export hands a piece to the server once it holds this many bytes, or once this long
+# has passed since the last one, then lets the event loop run: no request waits longer than that.
+EXPORT_FLUSH_BYTES = 64 * 1024
+EXPORT_FLUSH_SECONDS = 0.005
+log = logging.getLogger("specfake")
 
 
 class AdminApi:
@@ -47,6 +56,7 @@ class AdminApi:
             Route("/__admin", self.index, methods=["GET"]),
             Route("/__admin/reset", self.reset, methods=["POST"]),
             Route("/__admin/state", self.export, methods=["GET"]),
+            Route("/__admin/state/stats", self.stats, methods=["GET"]),
             Route("/__admin/state", self.import_, methods=["PUT", "POST"]),
             Route("/__admin/options", self.options, methods=["GET", "PUT"]),
             Route("/__admin/journal", self.journal, methods=["GET"]),
@@ -129,21 +139,35 @@ class AdminApi:
         return JSONResponse({"reset": [a.contract.name for a in apis], "tenant": tenant})
 
     async def export(self, request: Request) -> Response:
+        """The state, streamed (`_stream_export`): a snapshot of every named contract taken now,
+        written a chunk at a time while other requests are answered in between."""
         if refused := self._refused(request):
             return refused
         apis = self._apis(request)
         if not apis:
             return JSONResponse({"detail": "no such contract"}, 404)
-        body = {api.contract.name: api.store.export() for api in apis}
+        # Every snapshot is taken here, with no await between them: one moment for all contracts.
+        snapshots = [(api.contract.name, api.store.export_parts()) for api in apis]
+        heads: list[tuple[bytes, Iterator[ExportPart]]] = []
         try:
-            raw = orjson.dumps(body, option=orjson.OPT_INDENT_2)
-        except TypeError:  # past orjson's reach (an integer past 64 bits): the standard encoder
-            try:
-                raw = json.dumps(body, indent=2, ensure_ascii=False).encode()
-            except (TypeError, ValueError, RecursionError) as exc:
-                detail = f"the state cannot be serialised as JSON ({type(exc).__name__})"
-                return JSONResponse({"detail": detail}, 503)
-        return Response(raw, media_type="application/json")
+            for name, parts in snapshots:
+                _, header = next(parts)  # ("header", {"format", "counters", "template"})
+                # Written now, before the answer starts: what cannot be written is still a 503.
+                fields = b",".join(_json(k) + b":" + _json(v) for k, v in header.items())
+                heads.append((_json(name) + b":{" + fields, parts))
+        except (TypeError, ValueError, RecursionError) as exc:
+            detail = f"the state cannot be serialised as JSON ({type(exc).__name__})"
+            return JSONResponse({"detail": detail}, 503)
+        return StreamingResponse(_stream_export(heads), media_type="application/json")
+
+    async def stats(self, request: Request) -> Response:
+        """Per contract: tenants held and their cap, retention caps, evictions per tenant and kind."""
+        if refused := self._refused(request):
+            return refused
+        apis = self._apis(request)
+        if not apis:
+            return JSONResponse({"detail": "no such contract"}, 404)
+        return JSONResponse({api.contract.name: api.store.stats() for api in apis})
 
     async def import_(self, request: Request) -> Response:
         """Replace the named contracts' state, all or nothing: the shape, the depth and every
@@ -306,6 +330,56 @@ async def _json_body(request: Request, limit: int = MAX_DEPTH, empty: Any = _NO_
     if deep is not None:
         return _error(RequestValidationError([deep]))
     return value
+
+
+async def _stream_export(heads: list[tuple[bytes, Iterator[ExportPart]]]) -> AsyncIterator[bytes]:
+    """``{contract: {"format", "counters", "template", "tenants": {tenant: {kind: {key: value}}}}}``
+    written from snapshots (`MemoryStore.export_parts`), a batch of items per line, in pieces of
+    about `EXPORT_FLUSH_BYTES`, yielding to the event loop after each. Memory: the snapshots'
+    references, one batch of items and one piece. A value no encoder can write (unreachable for
+    a stored value: answers and imports are serialised first) ends the answer early, so the
+    client sees a cut document, never a wrong one."""
+    pending: list[bytes] = [b"{"]
+    size = 0
+    last = time.perf_counter()
+    try:
+        for number, (head, parts) in enumerate(heads):
+            pending.append((b",\n" if number else b"\n") + head + b',"tenants":{')
+            tenants = kinds = items = 0  # written so far: of the contract, tenant, kind
+            for tag, part in parts:
+                if tag == "items":
+                    encoded = _json(dict(part))[1:-1]  # one encoder call per batch
+                    pending.append((b",\n" if items else b"\n") + encoded)
+                    items += len(part)
+                elif tag == "kind":
+                    pending.append((b"}," if kinds else b"") + b"\n" + _json(part) + b":{")
+                    kinds, items = kinds + 1, 0
+                elif tag == "tenant":
+                    close = (b"}}," if kinds else b"},") if tenants else b""
+                    pending.append(close + b"\n" + _json(part) + b":{")
+                    tenants, kinds = tenants + 1, 0
+                size += len(pending[-1])
+                if size >= EXPORT_FLUSH_BYTES or time.perf_counter() - last >= EXPORT_FLUSH_SECONDS:
+                    yield b"".join(pending)
+                    pending, size = [], 0
+                    await asyncio.sleep(0)  # every other request gets its turn here
+                    last = time.perf_counter()
+            pending.append((b"}}" if kinds else b"}") if tenants else b"")
+            pending.append(b"}}")
+        pending.append(b"\n}\n")
+        yield b"".join(pending)
+    except (TypeError, ValueError, RecursionError) as exc:
+        log.error("specfake: GET /__admin/state cut short: a stored value cannot be written (%s)", exc)
+        raise
+
+
+def _json(value: Any) -> bytes:
+    """``value`` as JSON: orjson, else the standard encoder (an integer past 64 bits, a key that
+    is not a string); raises TypeError, ValueError or RecursionError when neither can."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _invalid_value(api: Any, name: str, state: dict[str, Any]) -> FieldError | None:

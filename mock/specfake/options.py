@@ -60,6 +60,17 @@ def parse_seconds(text: str) -> float:
     return seconds
 
 
+def parse_count(text: str) -> int:
+    """``retention``/``max_tenants``: a whole number >= 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"expected a whole number >= 1, got {text!r}")
+    return count
+
+
 def parse_directory(text: str) -> str:
     if not Path(text).is_dir():
         raise ValueError(f"{text}: no such cassette directory")
@@ -115,6 +126,16 @@ class Options:
     )
     token_limit: Limit | None = option(
         None, parse_token_limit, "generated tokens per API key on the streaming operations: 10000/min"
+    )
+    # Memory bounds, applied to the store at start-up (see README "Limits").
+    retention: int = option(
+        100_000,
+        parse_count,
+        "values kept per tenant of each high-volume kind (logs, datapoints, evaluations); oldest evicted",
+        startup_only=True,
+    )
+    max_tenants: int = option(
+        10_000, parse_count, "API keys (tenants) served; a new key past it gets a 403", startup_only=True
     )
     # What was set, as given: what GET /__admin/options shows, and what a change starts from.
     given: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)

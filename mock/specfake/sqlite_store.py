@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from specfake.store import MemoryStore, StoreWriteError
+from specfake.store import MemoryStore, Stored, StoreWriteError
 from specfake.tenants import fingerprint, is_fingerprint
 
 log = logging.getLogger("specfake")
@@ -51,6 +51,10 @@ _MAGIC = b"SQLite format 3\x00"
 
 
 class SqliteStore(MemoryStore):
+    # A tenant is copied from the template at first touch (tables of references, no value
+    # copied) and written whole, as before: what is on disk never depends on the template.
+    copy_on_write = False
+
     def __init__(self, path: str | Path, namespace: str = "default") -> None:
         super().__init__()
         self.path = Path(path)
@@ -77,7 +81,7 @@ class SqliteStore(MemoryStore):
         # Writes since the last commit: the latest value per key (None: deleted), the keys
         # deleted at some point (their rows are dropped first, so a delete followed by a put
         # lands at the end of the list on disk as it does in memory), new tenants, counters.
-        self._pending: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+        self._pending: dict[tuple[str, str, str], Stored | None] = {}  # as memory holds it
         self._pending_deleted: set[tuple[str, str, str]] = set()
         self._pending_tenants: set[str] = set()
         self._pending_counters: set[str] = set()
@@ -136,7 +140,7 @@ class SqliteStore(MemoryStore):
 
     # -- writes are remembered, then flushed at commit -------------------------------------------
 
-    def _materialised(self, tenant: str, data: dict[str, dict[str, dict[str, Any]]]) -> None:
+    def _materialised(self, tenant: str, data: dict[str, dict[str, Stored]]) -> None:
         self._pending_tenants.add(tenant)
         for kind, bucket in data.items():
             for key, value in bucket.items():
@@ -145,15 +149,18 @@ class SqliteStore(MemoryStore):
     def put(self, tenant: str, kind: str, key: str, value: dict[str, Any]) -> None:
         with self._lock:
             super().put(tenant, kind, key, value)
-            self._pending[(tenant, kind, key)] = value
+            self._pending[(tenant, kind, key)] = self._data[tenant][kind][key]
 
     def delete(self, tenant: str, kind: str, key: str) -> bool:
         with self._lock:
             if not super().delete(tenant, kind, key):
                 return False
-            self._pending[(tenant, kind, key)] = None
-            self._pending_deleted.add((tenant, kind, key))
+            self._evicted_key(tenant, kind, key)
             return True
+
+    def _evicted_key(self, tenant: str, kind: str, key: str) -> None:
+        self._pending[(tenant, kind, key)] = None
+        self._pending_deleted.add((tenant, kind, key))
 
     def next_number(self, tenant: str, name: str) -> int:
         with self._lock:
@@ -167,6 +174,8 @@ class SqliteStore(MemoryStore):
         422; the database failing: a 503), `StoreWriteError` is raised with the undo log and the
         pending writes kept, so the caller's ``rollback()`` puts memory back as the disk has it."""
         with self._lock:
+            if self._over:  # evictions are deletes of this transaction, written with it
+                self._evict()
             if not (self._pending or self._pending_tenants or self._pending_counters):
                 super().commit()
                 return
@@ -176,7 +185,7 @@ class SqliteStore(MemoryStore):
                 if v is None:
                     continue
                 try:
-                    upserts.append((ns, t, k, key, orjson.dumps(v)))
+                    upserts.append((ns, t, k, key, self._json(v)))
                 except orjson.JSONEncodeError as exc:  # never half-written: nothing is sent yet
                     raise _unstorable(f"The state file cannot store this value ({exc})") from None
             try:
@@ -275,7 +284,7 @@ class SqliteStore(MemoryStore):
                 tenants=[(ns, tenant) for tenant in self._data],
                 deletes=[],
                 upserts=[
-                    (ns, tenant, kind, key, orjson.dumps(value))
+                    (ns, tenant, kind, key, self._json(value))
                     for tenant, kinds in self._data.items()
                     for kind, bucket in kinds.items()
                     for key, value in bucket.items()
@@ -283,6 +292,12 @@ class SqliteStore(MemoryStore):
                 counters=[(ns, name, value) for name, value in self._counters.items()],
                 wipe="",
             )
+
+    def _json(self, stored: Stored) -> bytes:
+        """A stored value's JSON (plain JSON as it is); orjson.JSONEncodeError if it has none."""
+        if type(stored) is bytes and stored[:1] == b"{":
+            return stored
+        return orjson.dumps(self._codec.decode(stored))
 
     def close(self) -> None:
         with self._lock:

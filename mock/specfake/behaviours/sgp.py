@@ -279,6 +279,9 @@ class SgpState:
 
     def __init__(self, ctx: BehaviourContext) -> None:
         self.ctx = ctx
+        # Memory bounds (README "Limits"): evaluations are capped per tenant, tenants in number.
+        ctx.store.set_max_tenants(ctx.options.max_tenants)
+        ctx.store.set_retention(EVALUATIONS, ctx.options.retention)
         self.is_builder = ctx.contract.compiled.validator(_schema("EvaluationBuilderRequest")).is_valid
         make = ctx.answers.maker_for
         self._makers: dict[str, Maker] = {

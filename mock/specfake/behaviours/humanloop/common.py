@@ -71,6 +71,13 @@ class HumanloopState:
     def __init__(self, ctx: BehaviourContext) -> None:
         self.ctx = ctx
         self.store = ctx.store
+        # Memory bounds (README "Limits"): logs and datapoints are capped per tenant, and logs are
+        # grouped by project so a project's page of logs reads only that page.
+        options = ctx.options
+        self.store.set_max_tenants(options.max_tenants)
+        for kind in (LOGS, DATAPOINTS):
+            self.store.set_retention(kind, options.retention)
+        self.store.set_grouping(LOGS, "project_id")
 
     @property
     def options(self) -> HumanloopOptions:
@@ -150,12 +157,18 @@ class HumanloopState:
         raise unprocessable(["body", "project"], "Either project or project_id must be provided")
 
 
-def page_envelope(records: list[Any], page: int, size: int, base: int) -> dict[str, Any]:
-    """``{records, page, size, total}``; ``base`` is the first page's number (0 or 1)."""
+def page_bounds(page: int, size: int, base: int) -> tuple[int, int]:
+    """The ``start:stop`` positions page ``page`` (the first numbered ``base``) of ``size`` covers."""
     start = max(page - base, 0) * max(size, 0)
-    return {
-        "records": records[start : start + max(size, 0)],
-        "page": page,
-        "size": size,
-        "total": len(records),
-    }
+    return start, start + max(size, 0)
+
+
+def page_envelope(
+    records: list[Any], page: int, size: int, base: int, total: int | None = None
+) -> dict[str, Any]:
+    """``{records, page, size, total}``; ``base`` is the first page's number (0 or 1). With
+    ``total``, ``records`` already is the page (a store `window`), else it is every record."""
+    if total is None:
+        start, stop = page_bounds(page, size, base)
+        records, total = records[start:stop], len(records)
+    return {"records": records, "page": page, "size": size, "total": total}

@@ -25,7 +25,14 @@ from typing import Any
 
 from specfake.behaviours import Operations
 from specfake.behaviours.humanloop import sessions
-from specfake.behaviours.humanloop.common import LOG_REFS, LOGS, PROJECTS, HumanloopState, page_envelope
+from specfake.behaviours.humanloop.common import (
+    LOG_REFS,
+    LOGS,
+    PROJECTS,
+    HumanloopState,
+    page_bounds,
+    page_envelope,
+)
 from specfake.behaviours.humanloop.configs import (
     count_feedback,
     public,
@@ -52,6 +59,7 @@ _LOG_FIELD_SET = frozenset(LOG_FIELDS)  # membership tests on the request path
 # A new log before its fields are filled in: one C-level copy instead of building 39 keys.
 _BLANK_LOG: dict[str, Any] = dict.fromkeys(("id", *LOG_FIELDS))
 DEFAULT_SIZE = 50
+_FILTERS = ("start_date", "end_date", "version_status", "search", "metadata_search")  # of GET /logs
 
 
 def store_log(hl: HumanloopState, call: Call, log_fields: dict[str, Any]) -> dict[str, Any]:
@@ -239,10 +247,20 @@ def filtered_logs(hl: HumanloopState, call: Call, project_id: str) -> list[dict[
 
 
 def logs_page(hl: HumanloopState, call: Call, project_id: str, default_size: int) -> dict[str, Any]:
-    """One page (``page`` from 0, ``size``) of ``filtered_logs`` as answered."""
-    page, size = call.query.get("page"), call.query.get("size")
-    records = filtered_logs(hl, call, project_id)
-    envelope = page_envelope(records, 0 if page is None else page, size or default_size, base=0)
+    """One page (``page`` from 0, ``size``) of ``filtered_logs`` as answered.
+
+    Without a filter, the page is read from the store's per-project group: O(page), whatever
+    the tenant holds; with one, O(the project's logs)."""
+    query = call.query
+    page, size = query.get("page"), query.get("size")
+    page, size = 0 if page is None else page, size or default_size
+    if not any(query.get(name) for name in _FILTERS):
+        start, stop = page_bounds(page, size, 0)
+        records = hl.store.window(call.api_key, LOGS, start, stop, group=project_id, newest_first=True)
+        total = hl.store.count(call.api_key, LOGS, group=project_id)
+        envelope = page_envelope(records, page, size, base=0, total=total)
+    else:
+        envelope = page_envelope(filtered_logs(hl, call, project_id), page, size, base=0)
     envelope["records"] = [log_view(hl, call, log) for log in envelope["records"]]
     return envelope
 
