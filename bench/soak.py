@@ -8,6 +8,12 @@ that did what it was told counts as *injected*; anything else that is not the no
 requests by class, the unexpected errors and the server's RSS (``VmRSS``); the last line is the
 verdict. The exit status is 1 on any unexpected error, 2 when the server cannot start.
 
+The load is cheap: no HTTP library, one keep-alive connection per worker (`Connection`), every
+fixed request's bytes built once per key, answers parsed only as far as the checks need, one
+watchdog timer for the run. One core drives about 5,000 requests a second of this mix (the
+``load=`` CPU figure); each answer is still checked as a client would, so every error the fake
+was not told to make is counted.
+
 Environment: ``DURATION`` (seconds), ``INTERVAL``, ``CONCURRENCY`` (32 connections), ``STREAM_SPEED``
 (0: streams sent at once; 1 is real time). The server is pinned to core 0 and the load to core 1
 (``taskset``, when there are two cores), and always stopped, Ctrl-C included.
@@ -38,6 +44,7 @@ from specfake.server import free_port
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("soak-key-1", "soak-key-2")
 CLASSES = ("read", "write", "stream", "fault")
+TIMEOUT = 30.0  # seconds an answer may take before its request counts as unexpected
 RULES = """\
 - id: soak-flaky-sessions
   operation: sessions_list
@@ -64,6 +71,10 @@ class Unexpected(Exception):
     """An answer the fake was not told to give."""
 
 
+class Closed(Exception):
+    """The server closed the connection before the answer was whole."""
+
+
 @dataclass
 class Tally:
     done: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -86,40 +97,163 @@ class World:
     evaluation: str
 
 
-def expect(response: httpx.Response, status: int = 200) -> Any:
-    if response.status_code != status:
-        raise Unexpected(
-            f"{response.request.method} {response.request.url.path}: {response.status_code} "
-            f"{response.text[:200]}"
-        )
-    return response.json()
+@dataclass
+class Answer:
+    status: int
+    headers: dict[bytes, bytes]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+    def text(self) -> str:
+        return self.body[:200].decode("utf-8", "replace")
 
 
-def is_fault_answer(response: httpx.Response, status: int) -> bool:
+class Connection:
+    """One keep-alive HTTP/1.1 connection: a request's bytes out, the answer read with just enough
+    parsing (status, headers, a Content-Length or chunked body). No HTTP library: the load is
+    cheap enough that one core drives thousands of requests a second."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.busy_since: float | None = None  # the watchdog closes a request stuck past TIMEOUT
+
+    async def exchange(self, request: bytes) -> Answer:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        reader = self.reader
+        assert reader is not None
+        self.busy_since = time.monotonic()
+        try:
+            self.writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head[:-4].split(b"\r\n")
+            status = int(lines[0][9:12])
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower()] = value.strip()
+            length = headers.get(b"content-length")
+            if length is not None:
+                body = await reader.readexactly(int(length))
+            elif headers.get(b"transfer-encoding") == b"chunked":
+                pieces = []
+                while size := int((await reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16):
+                    pieces.append((await reader.readexactly(size + 2))[:-2])
+                await reader.readuntil(b"\r\n")  # no trailers
+                body = b"".join(pieces)
+            else:
+                body = await reader.read()
+                headers[b"connection"] = b"close"
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError) as exc:
+            self.close()
+            raise Closed(f"{type(exc).__name__}: {exc}"[:200]) from None
+        finally:
+            self.busy_since = None
+        if headers.get(b"connection", b"").lower() == b"close":
+            self.close()
+        return Answer(status, headers, body)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()
+        self.reader = self.writer = None
+
+
+def expect(answer: Answer, what: str, status: int = 200) -> Any:
+    if answer.status != status:
+        raise Unexpected(f"{what}: {answer.status} {answer.text()}")
+    try:
+        return answer.json()
+    except orjson.JSONDecodeError:
+        raise Unexpected(f"{what}: not JSON: {answer.text()}") from None
+
+
+def is_fault_answer(answer: Answer, status: int) -> bool:
     """The fake's own fault answer: that status and the API's error body saying so."""
-    return response.status_code == status and "(specfake fault)" in response.text
+    return answer.status == status and b"(specfake fault)" in answer.body
+
+
+Request = Callable[[Connection, str], Awaitable[bool]]
 
 
 class Load:
-    def __init__(self, base: str, tally: Tally, seed: int) -> None:
-        self.base = base
+    """The mix, as pre-built requests: per key, the bytes of every fixed request are made once;
+    the few that vary (a log id, a description) are formatted into a template."""
+
+    def __init__(self, host: str, port: int, tally: Tally, seed: int) -> None:
+        self.host, self.port = host, port
         self.tally = tally
         self.random = random.Random(seed)
         self.worlds: dict[str, World] = {}
         self.logs: dict[str, list[str]] = {key: [] for key in KEYS}
+        self.fixed: dict[str, dict[str, bytes]] = {}
+        self.reads: list[Request] = [
+            self.read_projects,
+            self.read_logs,
+            self.read_log,
+            self.read_evaluations,
+            self.read_evaluation,
+        ]
+        self.writes: list[Request] = [
+            self.write_log,
+            self.write_log,
+            self.write_feedback,
+            self.write_evaluation,
+            self.patch_evaluation,
+        ]
+        self.faults: list[Request] = [
+            self.fault_status,
+            self.fault_retry_after,
+            self.fault_latency,
+            self.fault_truncate,
+            self.fault_rule,
+        ]
+
+    def request(
+        self, method: str, target: str, key: str, body: Any = None, fault: str | None = None
+    ) -> bytes:
+        head = f"{method} {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nx-api-key: {key}\r\n"
+        if fault is not None:
+            head += f"x-specfake-fault: {fault}\r\n"
+        if body is None:
+            return f"{head}\r\n".encode()
+        raw = orjson.dumps(body)
+        head += f"content-type: application/json\r\ncontent-length: {len(raw)}\r\n\r\n"
+        return head.encode() + raw
 
     async def world(self, client: httpx.AsyncClient, key: str) -> World:
+        base = f"http://{self.host}:{self.port}"
         headers = {"x-api-key": key}
-        project = expect(await client.get(f"{self.base}/humanloop/v4/projects", headers=headers))["records"][
-            0
-        ]["id"]
-        logs = await client.get(
-            f"{self.base}/humanloop/v4/logs", params={"project_id": project}, headers=headers
-        )
-        evaluations = await client.get(f"{self.base}/sgp/v4/evaluations", headers=headers)
-        return World(project, expect(logs)["records"][0]["id"], expect(evaluations)["items"][0]["id"])
+        project = (await client.get(f"{base}/humanloop/v4/projects", headers=headers)).json()["records"][0][
+            "id"
+        ]
+        logs = await client.get(f"{base}/humanloop/v4/logs", params={"project_id": project}, headers=headers)
+        evaluations = await client.get(f"{base}/sgp/v4/evaluations", headers=headers)
+        world = World(project, logs.json()["records"][0]["id"], evaluations.json()["items"][0]["id"])
+        hl, sgp = "/humanloop/v4", "/sgp/v4"
+        self.fixed[key] = {
+            "projects": self.request("GET", f"{hl}/projects?size=5", key),
+            "logs": self.request("GET", f"{hl}/logs?project_id={project}&size=10", key),
+            "evaluations": self.request("GET", f"{sgp}/evaluations?limit=10", key),
+            "evaluation": self.request("GET", f"{sgp}/evaluations/{world.evaluation}", key),
+            "write_log": self.request("POST", f"{hl}/logs", key, LOG),
+            "write_evaluation": self.request("POST", f"{sgp}/evaluations", key, SGP_CREATE),
+            "stream": self.request("POST", f"{hl}/chat", key, CHAT),
+            "fault_status": self.request("POST", f"{hl}/logs", key, LOG, "status=503"),
+            "fault_retry_after": self.request(
+                "GET", f"{sgp}/evaluations", key, None, "status=429; retry-after=2"
+            ),
+            "fault_latency": self.request("GET", f"{hl}/projects", key, None, "latency=5ms"),
+            "fault_truncate": self.request("GET", f"{sgp}/evaluations", key, None, "truncate=40"),
+            "fault_rule": self.request("GET", f"{hl}/sessions?project_id={project}&size=5", key),
+        }
+        return world
 
-    def pick(self) -> tuple[str, Callable[[httpx.AsyncClient, str], Awaitable[bool]]]:
+    def pick(self) -> tuple[str, Request]:
         """A class (by weight) and one of its requests; the request answers True when it was a
         fault that did what it was told."""
         draw = self.random.random()
@@ -131,171 +265,137 @@ class Load:
             return "stream", self.stream
         return "fault", self.random.choice(self.faults)
 
-    @property
-    def reads(self) -> list[Callable[[httpx.AsyncClient, str], Awaitable[bool]]]:
-        return [
-            self.read_projects,
-            self.read_logs,
-            self.read_log,
-            self.read_evaluations,
-            self.read_evaluation,
-        ]
-
-    @property
-    def writes(self) -> list[Callable[[httpx.AsyncClient, str], Awaitable[bool]]]:
-        return [
-            self.write_log,
-            self.write_log,
-            self.write_feedback,
-            self.write_evaluation,
-            self.patch_evaluation,
-        ]
-
-    @property
-    def faults(self) -> list[Callable[[httpx.AsyncClient, str], Awaitable[bool]]]:
-        return [
-            self.fault_status,
-            self.fault_retry_after,
-            self.fault_latency,
-            self.fault_truncate,
-            self.fault_rule,
-        ]
-
-    async def read_projects(self, client: httpx.AsyncClient, key: str) -> bool:
-        expect(
-            await client.get(
-                f"{self.base}/humanloop/v4/projects", params={"size": 5}, headers={"x-api-key": key}
-            )
-        )
-        return False
-
-    async def read_logs(self, client: httpx.AsyncClient, key: str) -> bool:
-        params: dict[str, str | int] = {"project_id": self.worlds[key].project, "size": 10}
-        expect(await client.get(f"{self.base}/humanloop/v4/logs", params=params, headers={"x-api-key": key}))
-        return False
-
-    async def read_log(self, client: httpx.AsyncClient, key: str) -> bool:
+    def some_log(self, key: str) -> str:
         ids = self.logs[key]
-        log = ids[self.random.randrange(len(ids))] if ids else self.worlds[key].log
-        body = expect(await client.get(f"{self.base}/humanloop/v4/logs/{log}", headers={"x-api-key": key}))
+        return ids[self.random.randrange(len(ids))] if ids else self.worlds[key].log
+
+    async def read_projects(self, conn: Connection, key: str) -> bool:
+        expect(await conn.exchange(self.fixed[key]["projects"]), "GET /projects")
+        return False
+
+    async def read_logs(self, conn: Connection, key: str) -> bool:
+        expect(await conn.exchange(self.fixed[key]["logs"]), "GET /logs")
+        return False
+
+    async def read_log(self, conn: Connection, key: str) -> bool:
+        log = self.some_log(key)
+        body = expect(
+            await conn.exchange(self.request("GET", f"/humanloop/v4/logs/{log}", key)), "GET /logs/{id}"
+        )
         if body["id"] != log:
             raise Unexpected(f"GET /logs/{log} answered {body['id']}")
         return False
 
-    async def read_evaluations(self, client: httpx.AsyncClient, key: str) -> bool:
-        expect(
-            await client.get(
-                f"{self.base}/sgp/v4/evaluations", params={"limit": 10}, headers={"x-api-key": key}
-            )
-        )
+    async def read_evaluations(self, conn: Connection, key: str) -> bool:
+        expect(await conn.exchange(self.fixed[key]["evaluations"]), "GET /evaluations")
         return False
 
-    async def read_evaluation(self, client: httpx.AsyncClient, key: str) -> bool:
-        evaluation = self.worlds[key].evaluation
-        expect(await client.get(f"{self.base}/sgp/v4/evaluations/{evaluation}", headers={"x-api-key": key}))
+    async def read_evaluation(self, conn: Connection, key: str) -> bool:
+        expect(await conn.exchange(self.fixed[key]["evaluation"]), "GET /evaluations/{id}")
         return False
 
-    async def write_log(self, client: httpx.AsyncClient, key: str) -> bool:
-        body = expect(
-            await client.post(f"{self.base}/humanloop/v4/logs", json=LOG, headers={"x-api-key": key})
-        )
+    async def write_log(self, conn: Connection, key: str) -> bool:
+        body = expect(await conn.exchange(self.fixed[key]["write_log"]), "POST /logs")
         if len(self.logs[key]) < 10_000:
             self.logs[key].append(body["id"])
         return False
 
-    async def write_feedback(self, client: httpx.AsyncClient, key: str) -> bool:
+    async def write_feedback(self, conn: Connection, key: str) -> bool:
         """On a log of this run (one log collecting every feedback would slow its reads down)."""
-        ids = self.logs[key]
-        log = ids[self.random.randrange(len(ids))] if ids else self.worlds[key].log
-        body = {"type": "rating", "value": "good", "data_id": log}
-        expect(await client.post(f"{self.base}/humanloop/v4/feedback", json=body, headers={"x-api-key": key}))
-        return False
-
-    async def write_evaluation(self, client: httpx.AsyncClient, key: str) -> bool:
+        body = {"type": "rating", "value": "good", "data_id": self.some_log(key)}
         expect(
-            await client.post(f"{self.base}/sgp/v4/evaluations", json=SGP_CREATE, headers={"x-api-key": key})
+            await conn.exchange(self.request("POST", "/humanloop/v4/feedback", key, body)), "POST /feedback"
         )
         return False
 
-    async def patch_evaluation(self, client: httpx.AsyncClient, key: str) -> bool:
-        url = f"{self.base}/sgp/v4/evaluations/{self.worlds[key].evaluation}"
-        expect(
-            await client.patch(
-                url, json={"description": f"soak {self.random.random()}"}, headers={"x-api-key": key}
-            )
-        )
+    async def write_evaluation(self, conn: Connection, key: str) -> bool:
+        expect(await conn.exchange(self.fixed[key]["write_evaluation"]), "POST /evaluations")
         return False
 
-    async def stream(self, client: httpx.AsyncClient, key: str) -> bool:
+    async def patch_evaluation(self, conn: Connection, key: str) -> bool:
+        target = f"/sgp/v4/evaluations/{self.worlds[key].evaluation}"
+        body = {"description": f"soak {self.random.random()}"}
+        expect(await conn.exchange(self.request("PATCH", target, key, body)), "PATCH /evaluations/{id}")
+        return False
+
+    async def stream(self, conn: Connection, key: str) -> bool:
         """A whole stream: every event is JSON, the last one finishes its sample."""
-        url = f"{self.base}/humanloop/v4/chat"
-        async with client.stream("POST", url, json=CHAT, headers={"x-api-key": key}) as response:
-            if response.status_code != 200 or not response.headers["content-type"].startswith(
-                "text/event-stream"
-            ):
-                raise Unexpected(
-                    f"POST /chat stream: {response.status_code} {(await response.aread())[:200]!r}"
-                )
-            events = [line[5:].strip() async for line in response.aiter_lines() if line.startswith("data:")]
-        if not events or orjson.loads(events[-1])["data"][0]["finish_reason"] is None:
+        answer = await conn.exchange(self.fixed[key]["stream"])
+        if answer.status != 200 or not answer.headers.get(b"content-type", b"").startswith(
+            b"text/event-stream"
+        ):
+            raise Unexpected(f"POST /chat stream: {answer.status} {answer.text()}")
+        events = [line[5:].strip() for line in answer.body.split(b"\n") if line.startswith(b"data:")]
+        try:
+            finished = bool(events) and orjson.loads(events[-1])["data"][0]["finish_reason"] is not None
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+            raise Unexpected(f"POST /chat stream: a bad last event ({exc}): {events[-1][:200]!r}") from None
+        if not finished:
             raise Unexpected(f"POST /chat stream ended without a finish_reason after {len(events)} events")
         return False
 
-    async def fault_status(self, client: httpx.AsyncClient, key: str) -> bool:
-        headers = {"x-api-key": key, "x-specfake-fault": "status=503"}
-        response = await client.post(f"{self.base}/humanloop/v4/logs", json=LOG, headers=headers)
-        if not is_fault_answer(response, 503):
-            raise Unexpected(f"fault status=503 answered {response.status_code} {response.text[:200]}")
+    async def fault_status(self, conn: Connection, key: str) -> bool:
+        answer = await conn.exchange(self.fixed[key]["fault_status"])
+        if not is_fault_answer(answer, 503):
+            raise Unexpected(f"fault status=503 answered {answer.status} {answer.text()}")
         return True
 
-    async def fault_retry_after(self, client: httpx.AsyncClient, key: str) -> bool:
-        headers = {"x-api-key": key, "x-specfake-fault": "status=429; retry-after=2"}
-        response = await client.get(f"{self.base}/sgp/v4/evaluations", headers=headers)
-        if not is_fault_answer(response, 429) or response.headers.get("retry-after") != "2":
-            raise Unexpected(f"fault status=429 answered {response.status_code} {dict(response.headers)}")
+    async def fault_retry_after(self, conn: Connection, key: str) -> bool:
+        answer = await conn.exchange(self.fixed[key]["fault_retry_after"])
+        if not is_fault_answer(answer, 429) or answer.headers.get(b"retry-after") != b"2":
+            raise Unexpected(f"fault status=429 answered {answer.status} {answer.headers}")
         return True
 
-    async def fault_latency(self, client: httpx.AsyncClient, key: str) -> bool:
-        headers = {"x-api-key": key, "x-specfake-fault": "latency=5ms"}
+    async def fault_latency(self, conn: Connection, key: str) -> bool:
         started = time.perf_counter()
-        expect(await client.get(f"{self.base}/humanloop/v4/projects", headers=headers))
+        expect(await conn.exchange(self.fixed[key]["fault_latency"]), "GET /projects (latency=5ms)")
         if time.perf_counter() - started < 0.004:
             raise Unexpected("fault latency=5ms answered at once")
         return True
 
-    async def fault_truncate(self, client: httpx.AsyncClient, key: str) -> bool:
-        headers = {"x-api-key": key, "x-specfake-fault": "truncate=40"}
+    async def fault_truncate(self, conn: Connection, key: str) -> bool:
         try:
-            response = await client.get(f"{self.base}/sgp/v4/evaluations", headers=headers)
-        except httpx.RemoteProtocolError:
+            answer = await conn.exchange(self.fixed[key]["fault_truncate"])
+        except Closed:
             return True
-        raise Unexpected(f"fault truncate=40 answered whole: {response.status_code}")
+        raise Unexpected(f"fault truncate=40 answered whole: {answer.status}")
 
-    async def fault_rule(self, client: httpx.AsyncClient, key: str) -> bool:
+    async def fault_rule(self, conn: Connection, key: str) -> bool:
         """Every third session list fails by rule: a 503 fault answer or the list itself."""
-        params: dict[str, str | int] = {"project_id": self.worlds[key].project, "size": 5}
-        url = f"{self.base}/humanloop/v4/sessions"
-        response = await client.get(url, params=params, headers={"x-api-key": key})
-        if is_fault_answer(response, 503):
+        answer = await conn.exchange(self.fixed[key]["fault_rule"])
+        if is_fault_answer(answer, 503):
             return True
-        expect(response)
+        expect(answer, "GET /sessions")
         return False
 
 
-async def worker(load: Load, client: httpx.AsyncClient, key: str, deadline: float) -> None:
+async def worker(load: Load, conn: Connection, key: str, deadline: float) -> None:
     tally = load.tally
-    while time.monotonic() < deadline:
-        name, request = load.pick()
-        try:
-            if await request(client, key):
-                tally.injected += 1
+    try:
+        while time.monotonic() < deadline:
+            name, request = load.pick()
+            try:
+                if await request(conn, key):
+                    tally.injected += 1
+            except Unexpected as error:
+                tally.fail(f"{name}: {error}")
+            except (Closed, OSError) as error:
+                conn.close()
+                tally.fail(f"{name}: {type(error).__name__}: {error}")
             tally.done[name] += 1
-        except Unexpected as error:
-            tally.done[name] += 1
-            tally.fail(f"{name}: {error}")
-        except httpx.HTTPError as error:
-            tally.done[name] += 1
-            tally.fail(f"{name}: {type(error).__name__}: {error}")
+    finally:
+        conn.close()
+
+
+async def watchdog(connections: list[Connection]) -> None:
+    """Closes a connection whose answer has not come in `TIMEOUT` seconds: its request then fails
+    as unexpected (one timer for the run, not one per request)."""
+    while True:
+        await asyncio.sleep(1)
+        now = time.monotonic()
+        for conn in connections:
+            if conn.busy_since is not None and now - conn.busy_since > TIMEOUT:
+                conn.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -340,23 +440,25 @@ async def report(load: Load, pid: int, started: float, deadline: float, interval
 
 
 async def soak(
-    base: str, pid: int, duration: float, interval: float, concurrency: int
+    port: int, pid: int, duration: float, interval: float, concurrency: int
 ) -> tuple[Tally, list[float]]:
     tally = Tally()
-    load = Load(base, tally, seed=0)
+    load = Load("127.0.0.1", port, tally, seed=0)
+    base = f"http://127.0.0.1:{port}"
     main_task = asyncio.current_task()
     for signum in (signal.SIGINT, signal.SIGTERM):  # stop quietly; main() stops the server
         asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)  # type: ignore[union-attr]
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:  # set-up and the checks after the run
         for key in KEYS:
             load.worlds[key] = await load.world(client, key)
+        connections = [Connection(load.host, port) for _ in range(concurrency)]
         started = time.monotonic()
         deadline = started + duration
         workers = [
-            asyncio.create_task(worker(load, client, KEYS[i % len(KEYS)], deadline))
-            for i in range(concurrency)
+            asyncio.create_task(worker(load, conn, KEYS[i % len(KEYS)], deadline))
+            for i, conn in enumerate(connections)
         ]
+        guard = asyncio.create_task(watchdog(connections))
         try:
             rss = await report(load, pid, started, deadline, interval)
             await asyncio.gather(*workers)
@@ -365,12 +467,22 @@ async def soak(
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             raise
+        finally:
+            guard.cancel()
         # the fake still answers, and every tenant's state still exports
         for key in KEYS:
-            await load.read_logs(client, key)
+            conn = Connection(load.host, port)
+            try:
+                await load.read_logs(conn, key)
+            except (Unexpected, Closed, OSError) as error:
+                tally.fail(f"read after the run: {error}")
+            finally:
+                conn.close()
         export = await client.get(f"{base}/__admin/state", timeout=300)
         if export.status_code != 200:
             tally.fail(f"GET /__admin/state after the run: {export.status_code} {export.text[:200]}")
+        else:
+            orjson.loads(export.content)  # the whole document is JSON
     return tally, rss
 
 
@@ -441,9 +553,7 @@ def main() -> int:
             flush=True,
         )
         try:
-            tally, rss = asyncio.run(
-                soak(f"http://127.0.0.1:{port}", process.pid, duration, interval, concurrency)
-            )
+            tally, rss = asyncio.run(soak(port, process.pid, duration, interval, concurrency))
         except (KeyboardInterrupt, asyncio.CancelledError):
             print("soak: interrupted; server stopped", file=sys.stderr)
             return 130
