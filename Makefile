@@ -67,7 +67,8 @@ contracts: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
 
-# Throughput, latency, cold start and memory, measured beside bare Starlette in one run (wrk).
+# Issue 17's targets in one run (wrk): throughput and p99 against a framework-free ceiling, Prism and
+# WireMock (npm, into build/bench-tools), memory and scale; BENCH_QUICK=1 for a short run.
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "make bench needs wrk (apt-get install wrk)"; exit 2; }
