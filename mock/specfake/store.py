@@ -95,7 +95,7 @@ class Store(Protocol):
         self, tenant: str, kind: str, start: int, stop: int, group: Any = None, newest_first: bool = False
     ) -> Values: ...
     def set_grouping(self, kind: str, field: str | Callable[[dict[str, Any]], Any]) -> None: ...
-    def set_retention(self, kind: str, cap: int | None) -> None: ...
+    def set_retention(self, kind: str, cap: int | None, *, compact: bool = True) -> None: ...
     def set_max_tenants(self, limit: int | None) -> None: ...
     def stats(self) -> dict[str, Any]: ...
 
@@ -234,6 +234,7 @@ class MemoryStore:
         self._lock = threading.RLock()
         self.max_tenants: int | None = DEFAULT_MAX_TENANTS
         self._caps: dict[str, int] = {}  # kind -> items kept per tenant
+        self._compact: set[str] = set()  # capped kinds kept as compact bytes (`set_retention`)
         self._over: set[tuple[str, str]] = set()  # (tenant, kind) past its cap, evicted at commit
         self._evicted: dict[tuple[str, str], int] = {}
         self._evicting: dict[tuple[str, str], int] = {}  # this transaction's, counted at commit
@@ -362,7 +363,7 @@ class MemoryStore:
     def put(self, tenant: str, kind: str, key: str, value: dict[str, Any]) -> None:
         # Capped (high-volume) kinds are kept compact; the others as the dict itself, as before (the
         # hot paths' projects and configs would pay a decode per read and an encode per write).
-        stored = self._codec.encode(value) if kind in self._caps else value
+        stored = self._codec.encode(value) if kind in self._compact else value
         with self._lock:
             bucket = self._writable(tenant, kind)
             previous = bucket.get(key, _MISSING)
@@ -430,15 +431,22 @@ class MemoryStore:
 
     # -- retention and grouping ------------------------------------------------------------------
 
-    def set_retention(self, kind: str, cap: int | None) -> None:
+    def set_retention(self, kind: str, cap: int | None, *, compact: bool = True) -> None:
         """Keep at most ``cap`` values of ``kind`` per tenant (None: no cap). Past it, the oldest
         (by insertion) are evicted when the request commits, ``cap // 64`` more than needed so
-        the next puts evict nothing (amortised O(1)); `stats` counts them."""
+        the next puts evict nothing (amortised O(1)); `stats` counts them. ``compact``: keep the
+        values as compact bytes (`_Codec`): a tenth of the memory, a decode per read, so a kind
+        whose lists read (and filter) every value stays plain."""
         with self._lock:
             if cap is None:
                 self._caps.pop(kind, None)
+                self._compact.discard(kind)
             else:
                 self._caps[kind] = max(int(cap), 1)
+                if compact:
+                    self._compact.add(kind)
+                else:
+                    self._compact.discard(kind)
 
     def set_max_tenants(self, limit: int | None) -> None:
         """Serve at most ``limit`` tenants (None: no cap); a new one past it is a `TenantLimitError`."""
@@ -562,7 +570,7 @@ class MemoryStore:
             self._template = template
             encode = self._codec.encode
             self._tmpl = {
-                kind: {key: encode(value, kind in self._caps) for key, value in bucket.items()}
+                kind: {key: encode(value, kind in self._compact) for key, value in bucket.items()}
                 for kind, bucket in (template or {}).items()
             }
             self._reserved = _keys_of(template)
@@ -639,7 +647,7 @@ class MemoryStore:
         tenants = {
             tenant: {
                 kind: {
-                    key: encode(value) if kind in self._caps else copy.deepcopy(value)
+                    key: encode(value) if kind in self._compact else copy.deepcopy(value)
                     for key, value in bucket.items()
                 }
                 for kind, bucket in kinds.items()

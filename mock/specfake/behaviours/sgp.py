@@ -280,8 +280,10 @@ class SgpState:
     def __init__(self, ctx: BehaviourContext) -> None:
         self.ctx = ctx
         # Memory bounds (README "Limits"): evaluations are capped per tenant, tenants in number.
+        # Kept plain, not compact: the list filters and sorts every evaluation, and a decode each
+        # made it ten times dearer.
         ctx.store.set_max_tenants(ctx.options.max_tenants)
-        ctx.store.set_retention(EVALUATIONS, ctx.options.retention)
+        ctx.store.set_retention(EVALUATIONS, ctx.options.retention, compact=False)
         self.is_builder = ctx.contract.compiled.validator(_schema("EvaluationBuilderRequest")).is_valid
         make = ctx.answers.maker_for
         self._makers: dict[str, Maker] = {
