@@ -23,6 +23,7 @@ import orjson
 from bench.run import KEY, LOG_BODY, SGP_BODY
 from specfake.app import SpecfakeApp, create_app
 from specfake.clock import SteppingClock
+from specfake.http import http_scope
 
 Request = tuple[str, str, bytes, bytes]  # method, path, query, body
 
@@ -50,20 +51,7 @@ async def call(
             headers.append((b"content-type", b"application/json"))
     if body:
         headers.append((b"content-length", str(len(body)).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = http_scope(method, path, headers, query)
     sent: list[Any] = []
 
     async def receive() -> dict[str, Any]:

@@ -56,6 +56,32 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def http_scope(
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    query: bytes = b"",
+    *,
+    raw_path: bytes | None = None,
+) -> dict[str, Any]:
+    """An HTTP scope as uvicorn hands one to the app: what in-process callers (the bench's
+    profiler, tests driving the raw ASGI interface) send, so they exercise the served path."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode() if raw_path is None else raw_path,
+        "query_string": query,
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50123),
+        "server": ("127.0.0.1", 4010),
+    }
+
+
 def header_map(scope: Scope) -> dict[str, str]:
     """Lower-cased header names (ASGI gives them lower-cased already) to latin-1 values. A repeated
     name keeps its first value, as Starlette's ``request.headers.get`` (so FastAPI) reads it: a

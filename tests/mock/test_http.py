@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from specfake.app import SpecfakeApp, create_app
-from specfake.http import header_map
+from specfake.http import header_map, http_scope
 
 KEY = "hl-first-key"
 OTHER = "hl-second-key"
@@ -29,20 +29,7 @@ def _call(
     raw = [(b"host", b"127.0.0.1"), *((k.encode(), v.encode()) for k, v in headers)]
     if body:
         raw.append((b"content-length", str(len(body)).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = http_scope(method, path, raw)
     sent: list[Any] = []
 
     async def receive() -> dict[str, Any]:

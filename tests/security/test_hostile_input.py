@@ -27,6 +27,7 @@ import orjson
 import pytest
 
 from specfake.app import create_app
+from specfake.http import http_scope
 from specfake.pipeline import MAX_DEPTH
 from specfake.tenants import fingerprint
 
@@ -69,20 +70,7 @@ def send(
     listed += [
         (name.encode(), value.encode() if isinstance(value, str) else value) for name, value in headers
     ]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": unquote(raw.decode("ascii")),
-        "raw_path": raw,
-        "query_string": query,
-        "root_path": "",
-        "headers": listed,
-        "client": ("127.0.0.1", 50123),
-        "server": ("127.0.0.1", 4010),
-    }
+    scope = http_scope(method, unquote(raw.decode("ascii")), listed, query, raw_path=raw)
     pending = [
         {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1 or disconnect}
         for index, chunk in enumerate(chunks)

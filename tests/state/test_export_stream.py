@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from specfake.app import SpecfakeApp, create_app
+from specfake.http import http_scope
 from specfake.store import MemoryStore
 from specfake.tenants import fingerprint
 
@@ -59,20 +60,7 @@ async def request(
     and the body is kept (answered) only with ``keep``."""
     raw = b"" if body is None else orjson.dumps(body)
     headers = [(b"host", b"127.0.0.1"), (b"x-api-key", KEY.encode()), (b"content-type", b"application/json")]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [*headers, (b"content-length", str(len(raw)).encode())],
-        "client": ("127.0.0.1", 50123),
-        "server": ("127.0.0.1", 4010),
-    }
+    scope = http_scope(method, path, [*headers, (b"content-length", str(len(raw)).encode())])
     sent = False
     finished = asyncio.Event()
     status: list[int] = []
