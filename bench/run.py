@@ -470,7 +470,7 @@ def scale_rows(table: Table, found: dict[str, Any]) -> None:
     table.add("new tenants per second (one GET each, sequential client)", f"{tenants['tenants_per_s']:,.0f}")
     big, small = logs["page_big"]["p50_ms"], logs["page_small"]["p50_ms"]
     table.check(
-        f"list page 2 (size 50), median: {stored + 1:,} logs vs 100 in a new tenant ({small:.2f} ms)",
+        f"list page 1 (size 50), median: {stored + 1:,} logs vs 100 in a new tenant ({small:.2f} ms)",
         f"{big:.2f} ms",
         f"ratio ~1 (<= {TARGETS['page_ratio']:g}x)",
         f"{big / small:.2f}x small",
