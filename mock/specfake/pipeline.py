@@ -125,7 +125,7 @@ class RequestPipeline:
         if found is not None:
             return found
         match = router.match(path, method)
-        if match is not None and match.target is not None:  # not reached: find has answered
+        if match is not None and match.target is not None:  # found by backtracking past a dead end
             return match.target, match.params
         if match is None:
             raise Refusal([Violation(404, "unknown_path", ("path",), "Not Found")])

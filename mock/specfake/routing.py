@@ -52,11 +52,12 @@ class Router(Generic[T]):
         node.methods[method] = target
 
     def find(self, path: str, method: str) -> tuple[T, dict[str, str]] | None:
-        """The target and parameters of ``path`` (None: no route, or a 405; `match` says which).
+        """The target and parameters of ``path`` by one descent, or None: then `match` decides.
 
         The hot path: one descent preferring a literal segment, then the first parameter branch,
         which is the first path `_walk` tries, so when it ends on ``method`` it is `_walk`'s
-        answer. Anywhere else (a dead end, a missing method) the full search decides."""
+        answer. A dead end or a missing method is None, and `match`'s full search (backtracking
+        to other branches, or naming the allowed methods) answers it."""
         node = self._root
         params: dict[str, str] | None = None
         stripped = path.strip("/")
@@ -64,7 +65,7 @@ class Router(Generic[T]):
             child = node.literals.get(segment)
             if child is None:
                 if not segment or not node.params:
-                    return self._search(path, method)
+                    return None
                 name, child = next(iter(node.params.items()))
                 if params is None:
                     params = {name: segment}
@@ -73,11 +74,8 @@ class Router(Generic[T]):
             node = child
         target = node.methods.get(method)
         if target is None:
-            return self._search(path, method)
+            return None
         return target, params if params is not None else {}
-
-    def _search(self, path: str, method: str) -> tuple[T, dict[str, str]] | None:
-        return self._walk(self._root, _segments(path), 0, {}, method, [])
 
     def match(self, path: str, method: str) -> Match[T] | None:
         segments = _segments(path)
