@@ -49,7 +49,7 @@ from bench.serving import (
 )
 from specfake.server import free_port
 
-__all__ = ["KEY", "LOG_BODY", "SGP_BODY", "main", "pin", "rss_mb"]  # bench.profile, bench.soak
+__all__ = ["KEY", "LOG_BODY", "SGP_BODY", "main"]  # bench.profile
 
 ITEMS = ROOT / "bench" / "items.yaml"
 TARGETS = {

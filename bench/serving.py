@@ -68,12 +68,19 @@ def server(
             time.sleep(0.005)
         yield process, time.perf_counter() - started
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 10)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Ctrl-C first (uvicorn's clean shutdown), a kill past ``timeout`` seconds; always reaped."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def post_script(body: str) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.run import pin, rss_mb
+from bench.serving import pin, rss_mb, stop
 from specfake.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -510,20 +510,10 @@ def start(port: int, rules: Path) -> subprocess.Popen[bytes]:
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
+            stop(process, 15)
             error = process.stderr.read().decode()[-2000:] if process.stderr else ""
             raise RuntimeError(f"specfake serve did not start: {error}")
         time.sleep(0.05)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -558,7 +548,7 @@ def main() -> int:
             print("soak: interrupted; server stopped", file=sys.stderr)
             return 130
         finally:
-            stop(process)
+            stop(process, 15)
     total = sum(tally.done.values())
     minutes = max(duration / 60, 1e-9)
     for sample in tally.samples:
